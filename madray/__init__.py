@@ -1,0 +1,13 @@
+"""madray: self-consuming generative-model loops as parallel sweeps on Ray."""
+
+__version__ = "0.1.0"
+
+
+def load_results(path):  # noqa: D401 - thin re-export that keeps `import madray` light
+    """Load a madray results directory (local path or URI) as a pandas DataFrame."""
+    from madray.results.store import load_results as _load
+
+    return _load(path)
+
+
+__all__ = ["load_results", "__version__"]
