@@ -1,0 +1,39 @@
+"""`madray` command line: one module per subcommand, registered in COMMANDS."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+from madray.config import ConfigError
+
+# Adding a subcommand is one module in madray/cli/ (with `add_arguments` and `run`) plus one line here.
+COMMANDS = {
+    "run": "madray.cli.run",
+    "show": "madray.cli.show",
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="madray", description="Self-consuming generative-model loops on Ray.")
+    subparsers = parser.add_subparsers(dest="command", required=True)
+    for name, module_name in COMMANDS.items():
+        module = importlib.import_module(module_name)
+        sub = subparsers.add_parser(name, help=module.__doc__.strip().splitlines()[0], description=module.__doc__)
+        module.add_arguments(sub)
+        sub.set_defaults(handler=module.run)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.handler(args) or 0)
+    except (ConfigError, FileExistsError, FileNotFoundError) as e:
+        print(f"madray: error: {e}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

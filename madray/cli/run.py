@@ -1,0 +1,58 @@
+"""Run a sweep described by a YAML file.
+
+The sweep is validated before Ray starts; results go to <out>/<sweep name>/ as a
+hive-partitioned Parquet dataset with the resolved sweep.yaml beside it.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+from madray.config import load_sweep
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("sweep", help="sweep YAML file, e.g. sweeps/quickstart.yaml")
+    p.add_argument("--out", default="madray-results", help="output folder or URI (default: %(default)s)")
+    p.add_argument("--address", default=None,
+                   help="Ray cluster to use ('auto' or host:port); default: $RAY_ADDRESS, else an embedded local Ray")
+    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                   help="override a sweep key (YAML value), e.g. --set generations=5 --set params.gaussian.d=10")
+    p.add_argument("--dry-run", action="store_true", help="print the resolved grid and the number of trials, run nothing")
+    p.add_argument("--overwrite", action="store_true", help="delete existing results of this sweep first")
+
+
+def print_dry_run(sweep, out: str) -> None:
+    import pandas as pd
+
+    from madray.sweep.runner import sweep_root
+
+    table = pd.DataFrame(sweep.grid_table())
+    gens = sum(t.generations for t in sweep.trials)
+    print(f"sweep {sweep.name!r}: {len(sweep.trials)} trials, {gens} trial-generations, "
+          f"{sum(t.generations * t.replicates for t in sweep.trials)} result rows")
+    print(f"results would go to {sweep_root(out, sweep.name)}")
+    with pd.option_context("display.max_rows", 500, "display.width", 160):
+        print(table.to_string(index=False))
+
+
+def run(args: argparse.Namespace) -> int:
+    sweep = load_sweep(args.sweep, args.overrides)
+    if args.dry_run:
+        print_dry_run(sweep, args.out)
+        return 0
+    from madray.results.store import load_results
+    from madray.results.summary import format_summary
+    from madray.sweep.runner import run_sweep
+
+    outcome = run_sweep(sweep, args.out, address=args.address, overwrite=args.overwrite)
+    df = load_results(outcome.root)
+    print(f"\n{len(df)} rows from {outcome.trials} trials written to {outcome.root}")
+    print(format_summary(df))
+    print(f"\nLoad them in pandas with: madray.load_results({outcome.root!r})")
+    if outcome.failed:
+        print(f"\n{len(outcome.failed)} trial(s) failed:")
+        for tid, msg in outcome.failed.items():
+            print(f"  {tid}: {msg}")
+        return 1
+    return 0

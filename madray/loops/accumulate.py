@@ -1,0 +1,21 @@
+"""Accumulate loop (Gerstgrasser et al.): the n_ini real samples + every earlier generation's n_s samples."""
+
+from madray.loops.base import Loop, LoopData, require_synthetic
+from madray.loops.batch import concat
+
+
+class Accumulate(Loop):
+    name = "accumulate"
+    keep = None
+
+    @classmethod
+    def validate(cls, cfg):
+        require_synthetic(cfg, cls.name)
+
+    @classmethod
+    def train_size(cls, cfg, t):
+        return cfg.n_ini + (t - 1) * cfg.n_s
+
+    @classmethod
+    def build(cls, cfg, t, data: LoopData):
+        return concat([data.real_initial, *data.synthetic])

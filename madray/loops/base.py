@@ -1,0 +1,61 @@
+"""What a loop is: a policy that builds generation t's training set.
+
+A loop sees the real-data source and the history of synthetic samples; it knows
+nothing about model families. Generation 1 always trains on `n_ini` real samples
+(done by the trial, not the loop); `build` is called for generations t >= 2.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass
+from typing import Callable, ClassVar
+
+import numpy as np
+
+from madray.config import TrialConfig, require
+from madray.loops.batch import Batch
+
+
+@dataclass
+class LoopData:
+    """What a loop may draw on when it builds a training set."""
+
+    real_initial: Batch  # the n_ini real samples of generation 1
+    fresh_real: Callable[[int], Batch]  # n new real samples for this generation
+    synthetic: deque  # synthetic batches, oldest first; synthetic[-1] is from generation t-1
+    rng: np.random.Generator  # for subsampling
+
+
+class Loop:
+    """Base class; subclasses set `name`, `keep` and implement `build`."""
+
+    name: ClassVar[str]
+    keep: ClassVar[int | None] = 1  # synthetic generations to remember; None = all of them
+    uses: ClassVar[tuple[str, ...]] = ("n_s",)  # knobs the loop reads (documentation + dry-run)
+
+    @classmethod
+    def memory(cls, cfg: TrialConfig) -> int | None:
+        return cls.keep
+
+    @classmethod
+    def n_synthetic(cls, cfg: TrialConfig) -> int:
+        """Synthetic samples to draw from each generation's model."""
+        return cfg.n_s
+
+    @classmethod
+    def train_size(cls, cfg: TrialConfig, t: int) -> int:
+        """Training-set size of generation t >= 2 (checked against the family's minimum)."""
+        raise NotImplementedError
+
+    @classmethod
+    def validate(cls, cfg: TrialConfig) -> None:
+        """Loop-specific checks; raise ConfigError."""
+
+    @classmethod
+    def build(cls, cfg: TrialConfig, t: int, data: LoopData) -> Batch:
+        raise NotImplementedError
+
+
+def require_synthetic(cfg: TrialConfig, loop: str) -> None:
+    require(cfg.n_s >= 1, "n_s", cfg.n_s, f"loop {loop!r} trains on synthetic samples; set n_s >= 1")

@@ -1,0 +1,67 @@
+"""What a model family is.
+
+A family knows its real data, how to fit a model to a training batch, how to
+sample from a fitted model with sampling bias λ, and which metrics it reports.
+Analytic families work on whole replicate batches at once: arrays of shape
+(replicates, n, ...), one model per replicate.
+
+A fitted state is a dict of numpy arrays (or tensors) so that it can be
+checkpointed without pickle.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+import numpy as np
+
+from madray.config import TrialConfig
+from madray.loops.batch import Batch
+
+State = dict[str, Any]
+Metrics = dict[str, np.ndarray]  # metric name -> one value per replicate
+
+
+@dataclass(frozen=True)
+class NoParams:
+    """For families without parameters."""
+
+
+class Family(ABC):
+    """Base class of model families; see madray/models/gaussian.py for a small example."""
+
+    name: ClassVar[str]
+    Params: ClassVar[type] = NoParams
+    metric_names: ClassVar[tuple[str, ...]]
+
+    def __init__(self, cfg: TrialConfig) -> None:
+        self.cfg = cfg
+        self.params = cfg.params
+        self.replicates = cfg.replicates
+
+    @classmethod
+    def min_train_size(cls, params: Any) -> int:
+        """Smallest training set a fit accepts."""
+        return 1
+
+    @classmethod
+    def validate(cls, cfg: TrialConfig) -> None:
+        """Family-specific config checks; raise ConfigError."""
+
+    @abstractmethod
+    def sample_real(self, n: int, rng: np.random.Generator) -> Batch:
+        """n real samples per replicate."""
+
+    @abstractmethod
+    def fit(self, data: Batch, previous: State | None, rng: np.random.Generator) -> State:
+        """Fit one model per replicate; `previous` is generation t-1's state (for warm starts)."""
+
+    @abstractmethod
+    def sample(self, state: State, n: int, lam: float, rng: np.random.Generator) -> Batch:
+        """n samples per replicate from the fitted models with sampling bias λ."""
+
+    @abstractmethod
+    def evaluate(self, state: State, rng: np.random.Generator) -> Metrics:
+        """All metrics in `metric_names`, one value per replicate."""

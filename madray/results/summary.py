@@ -1,0 +1,30 @@
+"""Per-trial summary of a results table: final-generation replicate means of each metric."""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from madray.results.schema import CONFIG_FIELDS
+
+_SHOWN_CONFIG = ["trial_id", "family", "loop", "lam", "n_ini", "n_r", "n_s", "K", "p"]
+
+
+def metric_columns(df: pd.DataFrame) -> list[str]:
+    known = {f.name for f in CONFIG_FIELDS}
+    return [c for c in df.columns if c not in known and not c.startswith("param_")]
+
+
+def summary_table(df: pd.DataFrame) -> pd.DataFrame:
+    """One row per trial: the knobs that vary, generations done, final metric means over replicates."""
+    metrics = [m for m in metric_columns(df) if df[m].notna().any()]
+    last = df[df["generation"] == df.groupby("trial_id")["generation"].transform("max")]
+    varying = [c for c in _SHOWN_CONFIG if c == "trial_id" or last[c].nunique(dropna=False) > 1]
+    table = last.groupby(varying, dropna=False, sort=True)[metrics].mean()
+    table.insert(0, "generation", last.groupby(varying, dropna=False, sort=True)["generation"].max())
+    return table.reset_index()
+
+
+def format_summary(df: pd.DataFrame) -> str:
+    table = summary_table(df)
+    with pd.option_context("display.max_rows", 200, "display.width", 160, "display.float_format", "{:.4g}".format):
+        return table.to_string(index=False)

@@ -1,0 +1,106 @@
+"""A trial: all generations and replicates of one grid point, as a plain function.
+
+`run_trial(config) -> rows` is what Ray Tune runs; it can be called (and unit
+tested) without Ray. `Trial` exposes the same loop one generation at a time so
+that runners can report progress and write results per generation.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import deque
+from typing import Any
+
+import numpy as np
+
+from madray.config import TrialConfig
+from madray.loops import LoopData, loop_class
+from madray.loops.batch import Batch
+from madray.models import make_family
+from madray.models.base import Metrics, State
+from madray.seeding import Stream, rng
+
+# Config columns every result row carries (besides the family's params and the metrics).
+CONFIG_COLUMNS = (
+    "sweep", "trial_id", "family", "loop", "lam", "n_r", "n_s", "n_ini", "K", "p",
+    "seed", "generations", "replicates",
+)
+
+
+def config_columns(cfg: TrialConfig) -> dict[str, Any]:
+    """The trial's config as flat columns; family params become `param_<name>`."""
+    flat = {k: getattr(cfg, k) for k in CONFIG_COLUMNS}
+    params = cfg.to_dict()["params"] or {}
+    flat.update({f"param_{k}": v for k, v in params.items()})
+    return flat
+
+
+class Trial:
+    """The self-consuming loop of one grid point, advanced one generation per `step`."""
+
+    def __init__(self, cfg: TrialConfig) -> None:
+        self.cfg = cfg
+        self.family = make_family(cfg)
+        self.loop = loop_class(cfg.loop)
+        self.generation = 0
+        self.state: State | None = None
+        self.real_initial: Batch | None = None
+        self.synthetic: deque[Batch] = deque(maxlen=self.loop.memory(cfg))
+        self._columns = config_columns(cfg)
+
+    @property
+    def done(self) -> bool:
+        return self.generation >= self.cfg.generations
+
+    def _training_set(self, t: int) -> Batch:
+        seed = self.cfg.seed
+        if t == 1:
+            self.real_initial = self.family.sample_real(self.cfg.n_ini, rng(seed, 1, Stream.REAL_INITIAL))
+            return self.real_initial
+        fresh_rng = rng(seed, t, Stream.REAL_FRESH)
+        data = LoopData(
+            real_initial=self.real_initial,
+            fresh_real=lambda n: self.family.sample_real(n, fresh_rng),
+            synthetic=self.synthetic,
+            rng=rng(seed, t, Stream.SUBSAMPLE),
+        )
+        return self.loop.build(self.cfg, t, data)
+
+    def step(self) -> list[dict[str, Any]]:
+        """Train generation t on the loop's training set, evaluate it, sample for t+1."""
+        t = self.generation + 1
+        seed = self.cfg.seed
+        train = self._training_set(t)
+        self.state = self.family.fit(train, self.state, rng(seed, t, Stream.FIT))
+        metrics = self.family.evaluate(self.state, rng(seed, t, Stream.EVALUATE))
+        if t < self.cfg.generations:
+            n = self.loop.n_synthetic(self.cfg)
+            self.synthetic.append(self.family.sample(self.state, n, self.cfg.lam, rng(seed, t, Stream.SYNTHETIC)))
+        self.generation = t
+        return self.rows(t, metrics)
+
+    def rows(self, t: int, metrics: Metrics) -> list[dict[str, Any]]:
+        wanted = self.cfg.metrics or self.family.metric_names
+        values = {m: np.asarray(metrics[m], dtype=float).reshape(-1) for m in wanted}
+        return [
+            {**self._columns, "replicate": r, "generation": t, **{m: float(v[r]) for m, v in values.items()}}
+            for r in range(self.cfg.replicates)
+        ]
+
+
+def run_trial(cfg: TrialConfig) -> list[dict[str, Any]]:
+    """Run every generation of one grid point; one row per (replicate, generation)."""
+    trial = Trial(cfg)
+    rows: list[dict[str, Any]] = []
+    while not trial.done:
+        rows.extend(trial.step())
+    return rows
+
+
+def summarize(rows: list[dict[str, Any]], metric_names: tuple[str, ...]) -> dict[str, float]:
+    """Replicate means of each metric (for progress reports); NaN-safe."""
+    out = {}
+    for m in metric_names:
+        vals = [r[m] for r in rows if m in r and r[m] is not None and not math.isnan(r[m])]
+        out[m] = float(np.mean(vals)) if vals else float("nan")
+    return out
