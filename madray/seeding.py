@@ -20,6 +20,7 @@ class Stream(enum.IntEnum):
     SUBSAMPLE = 5
     HELD_OUT = 6  # fixed per trial (generation 0)
     TRUTH = 7  # fixed per trial: ground-truth parameters a family draws
+    ARTIFACTS = 8
 
 
 def rng(seed: int, generation: int, stream: Stream) -> np.random.Generator:

@@ -46,6 +46,7 @@ class Trial:
         self.state: State | None = None
         self.real_initial: Batch | None = None
         self.synthetic: deque[Batch] = deque(maxlen=self.loop.memory(cfg))
+        self.artifacts: dict[str, bytes] = {}  # the last generation's files (sample grids, ...)
         self._columns = config_columns(cfg)
 
     @property
@@ -73,6 +74,7 @@ class Trial:
         train = self._training_set(t)
         self.state = self.family.fit(train, self.state, rng(seed, t, Stream.FIT))
         metrics = self.family.evaluate(self.state, rng(seed, t, Stream.EVALUATE))
+        self.artifacts = self.family.artifacts(self.state, rng(seed, t, Stream.ARTIFACTS))
         if t < self.cfg.generations:
             n = self.loop.n_synthetic(self.cfg)
             self.synthetic.append(self.family.sample(self.state, n, self.cfg.lam, rng(seed, t, Stream.SYNTHETIC)))

@@ -65,3 +65,7 @@ class Family(ABC):
     @abstractmethod
     def evaluate(self, state: State, rng: np.random.Generator) -> Metrics:
         """All metrics in `metric_names`, one value per replicate."""
+
+    def artifacts(self, state: State, rng: np.random.Generator) -> dict[str, bytes]:
+        """Files to keep beside this generation's results, name -> content (e.g. a PNG sample grid)."""
+        return {}

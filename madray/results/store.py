@@ -1,8 +1,9 @@
 """Writing and reading a sweep's hive-partitioned Parquet dataset.
 
 Layout of `<out>/<sweep name>/`:
-    sweep.yaml                              the resolved sweep (spec + every trial's config)
+    sweep.yaml                                the resolved sweep (spec + every trial's config)
     results/trial_id=<id>/gen-000001.parquet  one file per trial and generation
+    artifacts/<id>/gen-000001-<name>          files a family keeps per generation (sample grids)
 Each file is written under a hidden temporary name and renamed, so a crash never
 leaves a half-written file that `load_results` would read; a crash loses at most
 the generation in progress.
@@ -22,6 +23,7 @@ import pyarrow.parquet as pq
 from madray.results.schema import PARTITION_COLUMN, file_schema
 
 RESULTS_DIR = "results"
+ARTIFACTS_DIR = "artifacts"
 SWEEP_FILE = "sweep.yaml"
 
 
@@ -56,6 +58,16 @@ class ResultWriter:
         self.fs.create_dir(folder, recursive=True)
         tmp = join(folder, f".tmp-{uuid.uuid4().hex}.parquet")
         pq.write_table(table, tmp, filesystem=self.fs)
+        self.fs.move(tmp, final)
+        return final
+
+    def write_artifact(self, trial_id: str, generation: int, name: str, content: bytes) -> str:
+        folder = join(self.root, ARTIFACTS_DIR, trial_id)
+        self.fs.create_dir(folder, recursive=True)
+        final = join(folder, f"gen-{generation:06d}-{name}")
+        tmp = join(folder, f".tmp-{uuid.uuid4().hex}")
+        with self.fs.open_output_stream(tmp) as f:
+            f.write(content)
         self.fs.move(tmp, final)
         return final
 

@@ -21,4 +21,6 @@ def tune_trial(config: dict[str, Any], root: str, schema: pa.Schema) -> None:
     while not trial.done:
         rows = trial.step()
         writer.write(cfg.trial_id, trial.generation, rows)
+        for name, content in trial.artifacts.items():
+            writer.write_artifact(cfg.trial_id, trial.generation, name, content)
         tune.report({"generation": trial.generation, **summarize(rows, names)})
