@@ -38,9 +38,9 @@ def config_columns(cfg: TrialConfig) -> dict[str, Any]:
 class Trial:
     """The self-consuming loop of one grid point, advanced one generation per `step`."""
 
-    def __init__(self, cfg: TrialConfig) -> None:
+    def __init__(self, cfg: TrialConfig, shared: Any = None) -> None:
         self.cfg = cfg
-        self.family = make_family(cfg)
+        self.family = make_family(cfg, shared)
         self.loop = loop_class(cfg.loop)
         self.generation = 0
         self.state: State | None = None
@@ -90,9 +90,12 @@ class Trial:
         ]
 
 
-def run_trial(cfg: TrialConfig) -> list[dict[str, Any]]:
-    """Run every generation of one grid point; one row per (replicate, generation)."""
-    trial = Trial(cfg)
+def run_trial(cfg: TrialConfig, shared: Any = None) -> list[dict[str, Any]]:
+    """Run every generation of one grid point; one row per (replicate, generation).
+
+    `shared` is the family's `shared_inputs(cfg)` if the caller already has it.
+    """
+    trial = Trial(cfg, shared)
     rows: list[dict[str, Any]] = []
     while not trial.done:
         rows.extend(trial.step())

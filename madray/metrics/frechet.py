@@ -2,8 +2,8 @@
 
     FD(N(μ1, Σ1), N(μ2, Σ2)) = ‖μ1 − μ2‖² + tr(Σ1 + Σ2 − 2 (Σ1^½ Σ2 Σ1^½)^½)
 
-This is the *squared* 2-Wasserstein distance between the two Gaussians (FID reports it
-unsquared-rooted, and so do we; `madray.metrics.wasserstein.w2_gaussians` is its square root).
+This is the *squared* 2-Wasserstein distance between the two Gaussians. FID reports this
+squared value and so do we; `madray.metrics.wasserstein.w2_gaussians` is its square root.
 
 We take the symmetric route: Σ1^½ from `eigh` (eigenvalues clamped at 0), then the
 eigenvalues of the symmetric PSD matrix Σ1^½ Σ2 Σ1^½ (clamped at 0), whose square roots sum

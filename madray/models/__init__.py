@@ -33,8 +33,8 @@ def validate_family(cfg: TrialConfig) -> None:
     cls.validate(cfg)
 
 
-def make_family(cfg: TrialConfig) -> Family:
-    return family_class(cfg.family)(cfg)
+def make_family(cfg: TrialConfig, shared=None) -> Family:
+    return family_class(cfg.family)(cfg, shared)
 
 
 __all__ = ["FAMILIES", "Family", "family_class", "make_family", "validate_family"]

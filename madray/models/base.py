@@ -36,10 +36,24 @@ class Family(ABC):
     Params: ClassVar[type] = NoParams
     metric_names: ClassVar[tuple[str, ...]]
 
-    def __init__(self, cfg: TrialConfig) -> None:
+    def __init__(self, cfg: TrialConfig, shared: Any = None) -> None:
         self.cfg = cfg
         self.params = cfg.params
         self.replicates = cfg.replicates
+        self.shared = shared if shared is not None else self.shared_inputs(cfg)
+
+    @classmethod
+    def shared_key(cls, cfg: TrialConfig) -> tuple:
+        """Trials with equal keys can share one `shared_inputs` object."""
+        return (cfg.family, cfg.params)
+
+    @classmethod
+    def shared_inputs(cls, cfg: TrialConfig) -> Any:
+        """Heavy read-only inputs every trial with the same `shared_key` needs (a real data pool,
+        a metrics reference set with its FAISS index). A sweep runner computes this once and
+        hands it to every trial (through the Ray object store); without one, each family
+        instance computes its own. Must be picklable."""
+        return None
 
     @classmethod
     def min_train_size(cls, params: Any) -> int:
