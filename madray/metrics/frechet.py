@@ -5,11 +5,12 @@
 This is the *squared* 2-Wasserstein distance between the two Gaussians. FID reports this
 squared value and so do we; `madray.metrics.wasserstein.w2_gaussians` is its square root.
 
-We take the symmetric route: Σ1^½ from `eigh` (eigenvalues clamped at 0), then the
-eigenvalues of the symmetric PSD matrix Σ1^½ Σ2 Σ1^½ (clamped at 0), whose square roots sum
-to the trace term. pytorch-fid instead calls `scipy.linalg.sqrtm(Σ1 Σ2)` on a non-symmetric
-product: same value on well-conditioned inputs (Σ1 Σ2 is similar to Σ1^½ Σ2 Σ1^½), but about
-15× slower at d = 2048 and it can return complex parts or fail when a covariance is singular.
+We take the symmetric route: Σ1 = V diag(w) Vᵀ from `eigh`, Σ1^½ = V diag(√max(w, 0)) Vᵀ,
+then the eigenvalues of the symmetric PSD matrix Σ1^½ Σ2 Σ1^½ (clamped at 0), whose square
+roots sum to the trace term. pytorch-fid instead calls `scipy.linalg.sqrtm(Σ1 Σ2)` on a
+non-symmetric product: the same value on well-conditioned inputs (Σ1 Σ2 is similar to
+Σ1^½ Σ2 Σ1^½), but an order of magnitude slower at d = 2048 (benchmarks/bench_metrics.py),
+and it can return complex parts or fail when a covariance is singular.
 
 Singular covariances (fewer samples than dimensions, collapsed generations) are well defined
 here: both matrices are PSD, so Σ1^½ and Σ1^½ Σ2 Σ1^½ are PSD too, and the clamping only
@@ -17,6 +18,8 @@ removes rounding noise of size ~1e-16·‖Σ‖ around the zero eigenvalues. No 
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -48,10 +51,10 @@ def frechet_distance(mu1: np.ndarray, sigma1: np.ndarray, mu2: np.ndarray, sigma
     if mu1.shape[-1] != mu2.shape[-1]:
         raise ValueError(f"the Gaussians have different dimensions: {mu1.shape[-1]} and {mu2.shape[-1]}")
     batch = np.broadcast_shapes(mu1.shape[:-1], sigma1.shape[:-2], mu2.shape[:-1], sigma2.shape[:-2])
-    # Σ1^½ Σ2 Σ1^½ and Σ2^½ Σ1 Σ2^½ have the same spectrum: root the less batched one.
+    # Σ1^½ Σ2 Σ1^½ and Σ2^½ Σ1 Σ2^½ have the same spectrum: decompose the less batched one.
     if _batch_size(sigma2) < _batch_size(sigma1):
-        sigma1, sigma2 = sigma2, sigma1
-    fd = _frechet(mu1, mu2, psd_sqrt(sigma1), _trace(sigma1), sigma2)
+        mu1, sigma1, mu2, sigma2 = mu2, sigma2, mu1, sigma1
+    fd = RootedGaussian.of(mu1, sigma1).distance(mu2, sigma2)
     return _as_result(np.broadcast_to(fd, batch))
 
 
@@ -63,28 +66,35 @@ def frechet_distance_features(generated: np.ndarray, real: np.ndarray) -> float:
     return float(frechet_distance(*gaussian_stats(gen), *gaussian_stats(ref)))
 
 
-def psd_sqrt(sigma: np.ndarray) -> np.ndarray:
-    """Symmetric square root of PSD matrices (..., d, d) via eigh, eigenvalues clamped at 0."""
-    w, v = np.linalg.eigh(sigma)
-    return (v * np.sqrt(np.clip(w, 0.0, None))[..., None, :]) @ np.swapaxes(v, -1, -2)
+@dataclass(frozen=True)
+class RootedGaussian:
+    """A Gaussian (or a batch) with the eigendecomposition Σ = V diag(w) Vᵀ cached.
 
-
-def frechet_from_sqrt(mu1: np.ndarray, sqrt_sigma1: np.ndarray, trace_sigma1: float | np.ndarray,
-                      mu2: np.ndarray, sigma2: np.ndarray) -> float | np.ndarray:
-    """`frechet_distance` with Σ1^½ and tr Σ1 precomputed (a reference set reused many times).
-
-    No input checks: callers pass arrays they built themselves.
+    The expensive half of the Fréchet distance, done once for a reference that is compared
+    against many others (every generation of every trial against the same real statistics).
     """
-    return _as_result(_frechet(mu1, mu2, sqrt_sigma1, trace_sigma1, sigma2))
 
+    mean: np.ndarray  # (..., d)
+    trace: np.ndarray  # (...,) tr Σ
+    eigvecs: np.ndarray  # (..., d, d) V
+    root_eigvals: np.ndarray  # (..., d) sqrt(max(w, 0)), so that Σ^½ = V diag(root) Vᵀ
 
-def _frechet(mu1, mu2, sqrt1, trace1, sigma2) -> np.ndarray:
-    product = sqrt1 @ sigma2 @ sqrt1
-    product = 0.5 * (product + np.swapaxes(product, -1, -2))  # symmetric up to rounding; make it exact
-    trace_sqrt = np.sqrt(np.clip(np.linalg.eigvalsh(product), 0.0, None)).sum(axis=-1)
-    diff = mu1 - mu2
-    fd = np.einsum("...i,...i->...", diff, diff) + trace1 + _trace(sigma2) - 2.0 * trace_sqrt
-    return np.maximum(fd, 0.0)
+    @classmethod
+    def of(cls, mu: np.ndarray, sigma: np.ndarray) -> "RootedGaussian":
+        """Decompose `sigma` (float64, symmetric PSD up to rounding; no checks)."""
+        w, v = np.linalg.eigh(sigma)
+        return cls(mu, _trace(sigma), v, np.sqrt(np.clip(w, 0.0, None)))
+
+    def distance(self, mu: np.ndarray, sigma: np.ndarray) -> np.ndarray:
+        """Squared Fréchet distance to N(mu, sigma), broadcast over batch dimensions."""
+        # Σ1^½ Σ2 Σ1^½ = V (D^½ Vᵀ Σ2 V D^½) Vᵀ: same spectrum as the bracket, one product fewer.
+        rotated = np.swapaxes(self.eigvecs, -1, -2) @ sigma @ self.eigvecs
+        inner = self.root_eigvals[..., :, None] * rotated * self.root_eigvals[..., None, :]
+        inner = 0.5 * (inner + np.swapaxes(inner, -1, -2))  # symmetric up to rounding; make it exact
+        trace_sqrt = np.sqrt(np.clip(np.linalg.eigvalsh(inner), 0.0, None)).sum(axis=-1)
+        diff = self.mean - mu
+        fd = np.einsum("...i,...i->...", diff, diff) + self.trace + _trace(sigma) - 2.0 * trace_sqrt
+        return np.maximum(fd, 0.0)
 
 
 def _trace(sigma: np.ndarray) -> np.ndarray:

@@ -1,0 +1,337 @@
+"""k-NN manifold metrics, exact and fast: precision and recall (Kynkäänniemi et al. 2019),
+density and coverage (Naeem et al. 2020).
+
+Convention (as torch-fidelity: features_1 = generated, features_2 = real): every function takes
+the **generated** features first and the **real** features second. Note that the `prdc`
+package's `compute_prdc(real_features, fake_features, nearest_k)` takes them the other way round.
+
+Definitions, k = 5 by default (the MAD paper; NVlabs' code uses 3):
+
+- The radius r(x) of a point x of a set is its squared distance to its k-th nearest neighbour
+  in that set, the point itself excluded: the (k+1)-th smallest squared distance from x to the
+  set with x included, as in `prdc` and NVlabs' code. Exact duplicates of x are neighbours at 0.
+- "y is inside the ball of x" means ‖y − x‖² ≤ r(x) with `strict=False` (the default: NVlabs'
+  reference implementation of Kynkäänniemi et al., which compares squared distances with
+  `<=`), or ‖y − x‖² < r(x) with `strict=True` (the `prdc` package, which uses `<`). The two
+  differ only on exact ties: duplicate points and lattice data.
+- precision: fraction of generated points inside at least one real ball.
+- recall: fraction of real points inside at least one generated ball.
+- density: (1/k) × mean over generated points of the number of real balls containing them.
+- coverage: fraction of real points whose ball contains at least one generated point.
+
+Exactness. The results equal a float64 brute force that computes every squared distance as
+Σ_j (x_j − y_j)² in float64 (what `prdc` does in spirit, without its N×N matrices): ties and
+duplicates included. FAISS searches float32 copies of the points (centred on the real mean) and
+only proposes candidates; for every pair we know a rigorous bound on the float32 error,
+κ·((‖x‖ + ‖y‖)² + r) with κ = (d + 10)·2⁻²⁴ (‖·‖ after centring), which covers the rounding
+of the inputs to float32, of the dot products (any summation order, with or without FMA) and
+of the canonical float64 values. A pair is decided from float32 only when its float32 margin
+exceeds that bound; pairs within it are re-computed in float64. A top-K search is trusted
+only once its K-th hit lies beyond the bound too; rows where it does not are searched again
+with 4K neighbours. The "inside any ball" query is a maximum-inner-product search:
+r(x) − ‖y − x‖² = ⟨[y, 1, ‖y‖²], [2x, r(x) − ‖x‖², −1]⟩, so the balls that contain y are
+the top hits of an exact `IndexFlatIP` over augmented centres.
+
+Memory is O((n_generated + n_real)·d) plus one block of search results: no N×N matrix is
+ever built. Results do not depend on `block_size` (rows per FAISS call).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+import faiss
+import numpy as np
+
+from madray.metrics.frechet import RootedGaussian, gaussian_stats
+from madray.metrics.validate import as_features, check_k, check_same_dim
+
+PRECISION = "precision"
+RECALL = "recall"
+DENSITY = "density"
+COVERAGE = "coverage"
+
+DEFAULT_K = 5
+DEFAULT_BLOCK_SIZE = 4096  # query rows per FAISS call; FAISS itself tiles queries by 4096
+_RESULT_BUDGET = 1 << 22  # search results held at once when K has to grow (≈ 50 MB)
+_PAIR_CHUNK = 1 << 15  # pairs per float64 re-check (d·8·_PAIR_CHUNK bytes of differences)
+
+
+def prdc(
+    generated: np.ndarray,
+    real: np.ndarray,
+    k: int = DEFAULT_K,
+    strict: bool = False,
+    block_size: int = DEFAULT_BLOCK_SIZE,
+    num_threads: int | None = None,
+) -> dict[str, float]:
+    """Precision, recall, density and coverage of generated features (n, d) against real ones (m, d).
+
+    Keys are `PRECISION`, `RECALL`, `DENSITY`, `COVERAGE`. `strict` picks `<` (the `prdc`
+    package) over `<=` (NVlabs, the default) for "inside a ball"; see the module docstring.
+    `num_threads` sets FAISS's OpenMP threads for this call only (None: leave them alone).
+    For many generated sets against the same real set, build a `ReferenceSet` once instead.
+    """
+    gen = as_features(generated, "generated features")
+    ref = as_features(real, "real features")
+    check_same_dim(gen, ref, "generated features", "real features")
+    k = _check_k_both(k, gen, ref)
+    with _faiss_threads(num_threads):
+        real_balls = _Balls.build(_Cloud.of(ref, ref.mean(axis=0)), k, block_size)
+        return _prdc(gen, real_balls, k, strict, block_size)
+
+
+def knn_radii(features: np.ndarray, k: int = DEFAULT_K, block_size: int = DEFAULT_BLOCK_SIZE) -> np.ndarray:
+    """Squared distance of each point to its k-th nearest neighbour in the set, itself excluded (exact)."""
+    x = as_features(features, "features")
+    k = check_k(k, len(x), "features")
+    return _radii(_Cloud.of(x, x.mean(axis=0)), k, block_size)
+
+
+class ReferenceSet:
+    """Real features prepared once and reused for every generation of every trial.
+
+    Holds the real features (float64), their k-NN radii, the FAISS index of their balls, and
+    their mean and covariance (float64, with the covariance's eigendecomposition for the
+    Fréchet distance). Picklable for Ray's object store: the FAISS index is dropped on
+    pickling and rebuilt (a copy of float32 rows, no search) on unpickling.
+    """
+
+    def __init__(self, features: np.ndarray, k: int, radii: np.ndarray):
+        """Prefer `ReferenceSet.from_features`; this trusts `radii` to match `features` and `k`."""
+        self.features = features
+        self.k = k
+        self.radii = radii
+        self.mean, self.cov = gaussian_stats(features)
+        self._gaussian = RootedGaussian.of(self.mean, self.cov)
+        self._balls = _Balls.with_radii(_Cloud.of(features, self.mean), radii)
+
+    @classmethod
+    def from_features(
+        cls, real: np.ndarray, k: int = DEFAULT_K, block_size: int = DEFAULT_BLOCK_SIZE, num_threads: int | None = None
+    ) -> "ReferenceSet":
+        """Validate real features (n, d), compute their k-NN radii, mean and covariance."""
+        ref = as_features(real, "real features")
+        k = check_k(k, len(ref), "real features")
+        with _faiss_threads(num_threads):
+            radii = _radii(_Cloud.of(ref, ref.mean(axis=0)), k, block_size)
+        return cls(ref, k, radii)
+
+    @property
+    def dim(self) -> int:
+        return self.features.shape[1]
+
+    def prdc(
+        self,
+        generated: np.ndarray,
+        strict: bool = False,
+        block_size: int = DEFAULT_BLOCK_SIZE,
+        num_threads: int | None = None,
+    ) -> dict[str, float]:
+        """`prdc(generated, real, self.k, strict)` without recomputing anything about the real set."""
+        gen = self._check_generated(generated)
+        check_k(self.k, len(gen), "generated features")
+        with _faiss_threads(num_threads):
+            return _prdc(gen, self._balls, self.k, strict, block_size)
+
+    def frechet(self, generated: np.ndarray) -> float:
+        """Fréchet distance (FID formula, Heusel et al. 2017) from the generated features' Gaussian to the real one."""
+        mu, sigma = gaussian_stats(self._check_generated(generated))
+        return float(self._gaussian.distance(mu, sigma))
+
+    def _check_generated(self, generated: np.ndarray) -> np.ndarray:
+        gen = as_features(generated, "generated features")
+        check_same_dim(gen, self.features, "generated features", "real features")
+        return gen
+
+    def __getstate__(self) -> dict:
+        state = self.__dict__.copy()
+        del state["_balls"]  # holds the FAISS index, which does not pickle
+        return state
+
+    def __setstate__(self, state: dict) -> None:
+        self.__dict__.update(state)
+        self._balls = _Balls.with_radii(_Cloud.of(self.features, self.mean), self.radii)
+
+
+# --------------------------------------------------------------------------- internals
+
+
+@dataclass(frozen=True)
+class _Cloud:
+    """A point set in the three forms the search needs."""
+
+    exact: np.ndarray  # float64 (n, d): the values distances are defined on
+    centre: np.ndarray  # float64 (d,): the real mean, shared by both sets of one comparison
+    shifted: np.ndarray  # float32 (n, d): exact − centre, what FAISS searches
+    norm: np.ndarray  # float64 (n,): ‖exact − centre‖, scales the float32 error bound
+
+    @classmethod
+    def of(cls, x: np.ndarray, centre: np.ndarray) -> "_Cloud":
+        # Centring on the real mean keeps float32 cancellation (‖x‖² + ‖y‖² − 2⟨x, y⟩) small.
+        shifted = x - centre
+        norm = np.sqrt(np.einsum("ij,ij->i", shifted, shifted))
+        return cls(x, centre, np.ascontiguousarray(shifted, dtype=np.float32), norm)
+
+    def slack(self, rows: np.ndarray, other_norm: np.ndarray, radius: np.ndarray | float) -> np.ndarray:
+        """Bound on |float32 − exact| for the margin between `rows` and points of norm `other_norm`."""
+        kappa = (self.shifted.shape[1] + 10) * 2.0**-24
+        return kappa * ((self.norm[rows] + other_norm) ** 2 + radius)
+
+
+@dataclass(frozen=True)
+class _Balls:
+    """k-NN balls around the points of a cloud, searchable as an exact inner-product index."""
+
+    cloud: _Cloud
+    radii: np.ndarray  # float64 squared radii
+    index: faiss.IndexFlatIP  # rows [2x, r − ‖x‖², −1], shifted coordinates
+
+    @classmethod
+    def build(cls, cloud: _Cloud, k: int, block_size: int) -> "_Balls":
+        return cls.with_radii(cloud, _radii(cloud, k, block_size))
+
+    @classmethod
+    def with_radii(cls, cloud: _Cloud, radii: np.ndarray) -> "_Balls":
+        aug = np.empty((len(radii), cloud.shifted.shape[1] + 2), dtype=np.float32)
+        aug[:, :-2] = 2 * cloud.shifted
+        aug[:, -2] = radii - cloud.norm**2
+        aug[:, -1] = -1.0
+        return cls(cloud, radii, _flat_index(aug, faiss.IndexFlatIP))
+
+
+def _prdc(gen: np.ndarray, real_balls: _Balls, k: int, strict: bool, block_size: int) -> dict[str, float]:
+    gen_balls = _Balls.build(_Cloud.of(gen, real_balls.cloud.centre), k, block_size)
+    per_gen, covered = _tally(gen_balls.cloud, real_balls, k, strict, block_size)
+    per_real, _ = _tally(real_balls.cloud, gen_balls, k, strict, block_size)
+    return {
+        PRECISION: float(np.mean(per_gen > 0)),
+        RECALL: float(np.mean(per_real > 0)),
+        # (1/k)·mean, in this order, to match `prdc` to the last bit.
+        DENSITY: (1.0 / float(k)) * float(per_gen.mean()),
+        COVERAGE: float(np.mean(covered)),
+    }
+
+
+def _radii(cloud: _Cloud, k: int, block_size: int) -> np.ndarray:
+    """(k+1)-th smallest canonical squared distance from each point to the cloud, itself included."""
+    index = _flat_index(cloud.shifted, faiss.IndexFlatL2)
+    rows_all = np.arange(len(cloud.norm))
+    # float32 distances are within `slack` of the exact ones, so the exact (k+1)-th is within
+    # slack of the float32 (k+1)-th and any point that may tie with it within 2·slack.
+    slack = cloud.slack(rows_all, cloud.norm.max(), 0.0)
+
+    def still_open(rows: np.ndarray, dist: np.ndarray) -> np.ndarray:
+        return dist[:, -1] <= dist[:, k] + 2 * slack[rows]
+
+    radii = np.empty(len(rows_all))
+    for rows, _, idx in _search_until_closed(index, cloud.shifted, k + 2, still_open, block_size):
+        exact = _pair_sqdist(cloud.exact, cloud.exact, np.repeat(rows, idx.shape[1]), idx.ravel())
+        radii[rows] = np.partition(exact.reshape(idx.shape), k, axis=1)[:, k]
+    return radii
+
+
+def _tally(queries: _Cloud, balls: _Balls, k: int, strict: bool, block_size: int) -> tuple[np.ndarray, np.ndarray]:
+    """For each query, the number of balls containing it; for each ball, whether it contains any query."""
+    aug = np.empty((len(queries.norm), queries.shifted.shape[1] + 2), dtype=np.float32)
+    aug[:, :-2] = queries.shifted
+    aug[:, -2] = 1.0
+    aug[:, -1] = queries.norm**2
+    rows_all = np.arange(len(queries.norm))
+    row_slack = queries.slack(rows_all, balls.cloud.norm.max(), balls.radii.max())
+
+    def still_open(rows: np.ndarray, score: np.ndarray) -> np.ndarray:
+        return score[:, -1] >= -row_slack[rows]  # the K-th best ball may still contain the query
+
+    counts = np.zeros(len(rows_all), dtype=np.int64)
+    covered = np.zeros(len(balls.radii), dtype=bool)
+    for rows, score, idx in _search_until_closed(balls.index, aug, 2 * k + 2, still_open, block_size):
+        q, c = np.repeat(rows, idx.shape[1]), idx.ravel()
+        inside = _inside(queries, balls, q, c, score.ravel(), strict)
+        counts += np.bincount(q[inside], minlength=len(counts))
+        covered[c[inside]] = True
+    return counts, covered
+
+
+def _inside(queries: _Cloud, balls: _Balls, q: np.ndarray, c: np.ndarray, score: np.ndarray, strict: bool) -> np.ndarray:
+    """Whether query q lies in ball c, from the float32 margin `score` where it is safe, else in float64."""
+    slack = queries.slack(q, balls.cloud.norm[c], balls.radii[c])
+    inside = score > slack
+    unsure = np.flatnonzero(~inside & (score >= -slack))
+    exact = _pair_sqdist(queries.exact, balls.cloud.exact, q[unsure], c[unsure])
+    radii = balls.radii[c[unsure]]
+    inside[unsure] = exact < radii if strict else exact <= radii
+    return inside
+
+
+def _search_until_closed(
+    index: faiss.Index,
+    queries: np.ndarray,
+    k0: int,
+    still_open: Callable[[np.ndarray, np.ndarray], np.ndarray],
+    block_size: int,
+) -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+    """Top-K searches, K grown 4× for rows whose K-th hit may not be the last one that matters.
+
+    Yields (rows, scores, ids) for rows that are settled: `still_open` is false for them, or
+    K covers the whole index.
+    """
+    if block_size < 1:
+        raise ValueError(f"block_size must be a positive integer, got {block_size!r}")
+    pending = np.arange(len(queries))
+    kk = min(k0, index.ntotal)
+    while pending.size:
+        reopened = []
+        step = max(1, min(block_size, _RESULT_BUDGET // kk))
+        for start in range(0, pending.size, step):
+            rows = pending[start : start + step]
+            scores, ids = index.search(queries[rows], kk)
+            if kk < index.ntotal:
+                is_open = still_open(rows, scores)
+                reopened.append(rows[is_open])
+                rows, scores, ids = rows[~is_open], scores[~is_open], ids[~is_open]
+            yield rows, scores, ids
+        pending = np.concatenate(reopened) if reopened else pending[:0]
+        kk = min(4 * kk, index.ntotal)
+
+
+def _pair_sqdist(a: np.ndarray, b: np.ndarray, ia: np.ndarray, ib: np.ndarray) -> np.ndarray:
+    """Canonical squared distances ‖a[ia] − b[ib]‖², Σ_j (a_j − b_j)² in float64.
+
+    Every exact comparison goes through here, so a tie (a radius and a distance of the same
+    pair of coordinates) is always computed by the same arithmetic.
+    """
+    out = np.empty(len(ia))
+    for start in range(0, len(ia), _PAIR_CHUNK):
+        part = slice(start, start + _PAIR_CHUNK)
+        diff = a[ia[part]] - b[ib[part]]
+        np.square(diff, out=diff)
+        out[part] = diff.sum(axis=1)
+    return out
+
+
+def _flat_index(x: np.ndarray, kind: type) -> faiss.Index:
+    index = kind(x.shape[1])
+    index.add(x)
+    return index
+
+
+def _check_k_both(k: object, gen: np.ndarray, ref: np.ndarray) -> int:
+    check_k(k, len(ref), "real features")
+    return check_k(k, len(gen), "generated features")
+
+
+@contextmanager
+def _faiss_threads(num_threads: int | None) -> Iterator[None]:
+    """Set FAISS's OpenMP thread count for one call and restore it (None: leave it alone)."""
+    if num_threads is None:
+        yield
+        return
+    before = faiss.omp_get_max_threads()
+    faiss.omp_set_num_threads(num_threads)
+    try:
+        yield
+    finally:
+        faiss.omp_set_num_threads(before)
