@@ -50,8 +50,8 @@ class GaussianMixture(Family):
     Params = Params
     metric_names = ("modes_covered", "high_quality_frac", "wasserstein")
 
-    def __init__(self, cfg):
-        super().__init__(cfg)
+    def __init__(self, cfg, shared=None):
+        super().__init__(cfg, shared)
         self.modes = grid_modes(self.params.grid, self.params.spacing)
 
     @classmethod

@@ -37,8 +37,8 @@ class LinearRegression(Family):
     Params = Params
     metric_names = ("test_error", "heldout_mse")
 
-    def __init__(self, cfg):
-        super().__init__(cfg)
+    def __init__(self, cfg, shared=None):
+        super().__init__(cfg, shared)
         d = self.params.d
         self.w_true = seeded_rng(cfg.seed, 0, Stream.TRUTH).standard_normal(d) / np.sqrt(d)
         held = self._labelled(self.w_true[None, :], self.params.n_test, 1.0, seeded_rng(cfg.seed, 0, Stream.HELD_OUT))

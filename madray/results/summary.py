@@ -25,6 +25,10 @@ def summary_table(df: pd.DataFrame) -> pd.DataFrame:
 
 
 def format_summary(df: pd.DataFrame) -> str:
-    table = summary_table(df)
+    """One table per model family (families report different metrics)."""
+    parts = []
     with pd.option_context("display.max_rows", 200, "display.width", 160, "display.float_format", "{:.4g}".format):
-        return table.to_string(index=False)
+        for family, rows in df.groupby("family", sort=True):
+            parts.append(f"family {family}: final generation, mean over replicates")
+            parts.append(summary_table(rows).to_string(index=False))
+    return "\n".join(parts)
