@@ -77,17 +77,18 @@ def prdc(
     gen = as_features(generated, "generated features")
     ref = as_features(real, "real features")
     check_same_dim(gen, ref, "generated features", "real features")
-    k = _check_k_both(k, gen, ref)
+    check_k(k, len(ref), "real features")
+    check_k(k, len(gen), "generated features")
     with _faiss_threads(num_threads):
-        real_balls = _Balls.build(_Cloud.of(ref, ref.mean(axis=0)), k, block_size)
-        return _prdc(gen, real_balls, k, strict, block_size)
+        frame = _Frame.covering(ref.mean(axis=0), ref, gen)
+        return _prdc(gen, _Balls.build(_Cloud.of(ref, frame), k, block_size), k, strict, block_size)
 
 
 def knn_radii(features: np.ndarray, k: int = DEFAULT_K, block_size: int = DEFAULT_BLOCK_SIZE) -> np.ndarray:
     """Squared distance of each point to its k-th nearest neighbour in the set, itself excluded (exact)."""
     x = as_features(features, "features")
     k = check_k(k, len(x), "features")
-    return _radii(_Cloud.of(x, x.mean(axis=0)), k, block_size)
+    return _radii(_Cloud.of(x, _Frame.covering(x.mean(axis=0), x)), k, block_size)
 
 
 class ReferenceSet:
@@ -97,31 +98,27 @@ class ReferenceSet:
     their mean and covariance (float64, with the covariance's eigendecomposition for the
     Fréchet distance). Picklable for Ray's object store: the FAISS index is dropped on
     pickling and rebuilt (a copy of float32 rows, no search) on unpickling.
+    Build it with `ReferenceSet.from_features(real, k)`.
     """
 
-    def __init__(self, features: np.ndarray, k: int, radii: np.ndarray):
-        """Prefer `ReferenceSet.from_features`; this trusts `radii` to match `features` and `k`."""
+    def __init__(self, features: np.ndarray, k: int, balls: "_Balls"):
         self.features = features
         self.k = k
-        self.radii = radii
+        self.radii = balls.radii
         self.mean, self.cov = gaussian_stats(features)
         self._gaussian = RootedGaussian.of(self.mean, self.cov)
-        self._balls = _Balls.with_radii(_Cloud.of(features, self.mean), radii)
+        self._balls = balls
 
     @classmethod
     def from_features(
         cls, real: np.ndarray, k: int = DEFAULT_K, block_size: int = DEFAULT_BLOCK_SIZE, num_threads: int | None = None
     ) -> "ReferenceSet":
-        """Validate real features (n, d), compute their k-NN radii, mean and covariance."""
+        """Validate real features (n, d); compute their k-NN radii, mean and covariance."""
         ref = as_features(real, "real features")
         k = check_k(k, len(ref), "real features")
         with _faiss_threads(num_threads):
-            radii = _radii(_Cloud.of(ref, ref.mean(axis=0)), k, block_size)
-        return cls(ref, k, radii)
-
-    @property
-    def dim(self) -> int:
-        return self.features.shape[1]
+            balls = _Balls.build(_Cloud.of(ref, _Frame.covering(ref.mean(axis=0), ref)), k, block_size)
+        return cls(ref, k, balls)
 
     def prdc(
         self,
@@ -133,11 +130,14 @@ class ReferenceSet:
         """`prdc(generated, real, self.k, strict)` without recomputing anything about the real set."""
         gen = self._check_generated(generated)
         check_k(self.k, len(gen), "generated features")
+        balls = self._balls
+        if not balls.cloud.frame.covers(gen):  # generated points far outside: rescale the float32 copy
+            balls = _Balls.with_radii(_Cloud.of(self.features, _Frame.covering(self.mean, self.features, gen)), self.radii)
         with _faiss_threads(num_threads):
-            return _prdc(gen, self._balls, self.k, strict, block_size)
+            return _prdc(gen, balls, self.k, strict, block_size)
 
     def frechet(self, generated: np.ndarray) -> float:
-        """Fréchet distance (FID formula, Heusel et al. 2017) from the generated features' Gaussian to the real one."""
+        """Fréchet distance (FID formula, Heusel et al. 2017) between the generated and real features' Gaussians."""
         mu, sigma = gaussian_stats(self._check_generated(generated))
         return float(self._gaussian.distance(mu, sigma))
 
@@ -148,15 +148,33 @@ class ReferenceSet:
 
     def __getstate__(self) -> dict:
         state = self.__dict__.copy()
-        del state["_balls"]  # holds the FAISS index, which does not pickle
+        state["_balls"] = self._balls.cloud.frame  # the balls hold a FAISS index, which does not pickle
         return state
 
     def __setstate__(self, state: dict) -> None:
         self.__dict__.update(state)
-        self._balls = _Balls.with_radii(_Cloud.of(self.features, self.mean), self.radii)
+        self._balls = _Balls.with_radii(_Cloud.of(self.features, state["_balls"]), self.radii)
 
 
 # --------------------------------------------------------------------------- internals
+
+
+@dataclass(frozen=True)
+class _Frame:
+    """Coordinates of the float32 copies: centred on the real mean (small cancellation in
+    ‖x‖² + ‖y‖² − 2⟨x, y⟩), scaled by a power of two (exact) so that no coordinate exceeds 1
+    and float32 can neither overflow nor lose the data to scale."""
+
+    centre: np.ndarray
+    scale: float
+
+    @classmethod
+    def covering(cls, centre: np.ndarray, *sets: np.ndarray) -> "_Frame":
+        biggest = max(float(np.max(np.abs(x - centre))) for x in sets)
+        return cls(centre, 2.0 ** -float(np.ceil(np.log2(biggest))) if biggest > 0 else 1.0)
+
+    def covers(self, x: np.ndarray) -> bool:
+        return float(np.max(np.abs(x - self.centre))) * self.scale <= 1.0
 
 
 @dataclass(frozen=True)
@@ -164,21 +182,23 @@ class _Cloud:
     """A point set in the three forms the search needs."""
 
     exact: np.ndarray  # float64 (n, d): the values distances are defined on
-    centre: np.ndarray  # float64 (d,): the real mean, shared by both sets of one comparison
-    shifted: np.ndarray  # float32 (n, d): exact − centre, what FAISS searches
-    norm: np.ndarray  # float64 (n,): ‖exact − centre‖, scales the float32 error bound
+    frame: _Frame
+    shifted: np.ndarray  # float32 (n, d): (exact − centre)·scale, what FAISS searches
+    norm: np.ndarray  # float64 (n,): ‖(exact − centre)·scale‖, scales the float32 error bound
 
     @classmethod
-    def of(cls, x: np.ndarray, centre: np.ndarray) -> "_Cloud":
-        # Centring on the real mean keeps float32 cancellation (‖x‖² + ‖y‖² − 2⟨x, y⟩) small.
-        shifted = x - centre
+    def of(cls, x: np.ndarray, frame: _Frame) -> "_Cloud":
+        shifted = (x - frame.centre) * frame.scale
         norm = np.sqrt(np.einsum("ij,ij->i", shifted, shifted))
-        return cls(x, centre, np.ascontiguousarray(shifted, dtype=np.float32), norm)
+        return cls(x, frame, np.ascontiguousarray(shifted, dtype=np.float32), norm)
 
-    def slack(self, rows: np.ndarray, other_norm: np.ndarray, radius: np.ndarray | float) -> np.ndarray:
-        """Bound on |float32 − exact| for the margin between `rows` and points of norm `other_norm`."""
-        kappa = (self.shifted.shape[1] + 10) * 2.0**-24
-        return kappa * ((self.norm[rows] + other_norm) ** 2 + radius)
+    def slack(self, rows: np.ndarray, other_norm: np.ndarray | float, radius: np.ndarray | float) -> np.ndarray:
+        """Bound on |float32 − exact| of a margin between `rows` and points of norm `other_norm`
+        (frame units), for balls of squared radius `radius` (frame units)."""
+        d = self.shifted.shape[1]
+        relative = (d + 10) * 2.0**-24  # float32 inputs, products and sums; float64 rounding is far below
+        absolute = 4 * (d + 10) * 2.0**-126  # subnormals, even if flushed to zero
+        return relative * ((self.norm[rows] + other_norm) ** 2 + radius) + absolute
 
 
 @dataclass(frozen=True)
@@ -186,8 +206,8 @@ class _Balls:
     """k-NN balls around the points of a cloud, searchable as an exact inner-product index."""
 
     cloud: _Cloud
-    radii: np.ndarray  # float64 squared radii
-    index: faiss.IndexFlatIP  # rows [2x, r − ‖x‖², −1], shifted coordinates
+    radii: np.ndarray  # float64 squared radii, original units
+    index: faiss.IndexFlatIP  # rows [2x, r − ‖x‖², −1] in frame units
 
     @classmethod
     def build(cls, cloud: _Cloud, k: int, block_size: int) -> "_Balls":
@@ -197,15 +217,19 @@ class _Balls:
     def with_radii(cls, cloud: _Cloud, radii: np.ndarray) -> "_Balls":
         aug = np.empty((len(radii), cloud.shifted.shape[1] + 2), dtype=np.float32)
         aug[:, :-2] = 2 * cloud.shifted
-        aug[:, -2] = radii - cloud.norm**2
+        aug[:, -2] = radii * cloud.frame.scale**2 - cloud.norm**2
         aug[:, -1] = -1.0
         return cls(cloud, radii, _flat_index(aug, faiss.IndexFlatIP))
 
+    @property
+    def scaled_radii(self) -> np.ndarray:
+        return self.radii * self.cloud.frame.scale**2
+
 
 def _prdc(gen: np.ndarray, real_balls: _Balls, k: int, strict: bool, block_size: int) -> dict[str, float]:
-    gen_balls = _Balls.build(_Cloud.of(gen, real_balls.cloud.centre), k, block_size)
-    per_gen, covered = _tally(gen_balls.cloud, real_balls, k, strict, block_size)
-    per_real, _ = _tally(real_balls.cloud, gen_balls, k, strict, block_size)
+    gen_balls = _Balls.build(_Cloud.of(gen, real_balls.cloud.frame), k, block_size)
+    per_gen, covered = _tally(gen_balls.cloud, real_balls, k, strict, block_size, count_all=True)
+    per_real, _ = _tally(real_balls.cloud, gen_balls, k, strict, block_size, count_all=False)
     return {
         PRECISION: float(np.mean(per_gen > 0)),
         RECALL: float(np.mean(per_real > 0)),
@@ -233,17 +257,24 @@ def _radii(cloud: _Cloud, k: int, block_size: int) -> np.ndarray:
     return radii
 
 
-def _tally(queries: _Cloud, balls: _Balls, k: int, strict: bool, block_size: int) -> tuple[np.ndarray, np.ndarray]:
-    """For each query, the number of balls containing it; for each ball, whether it contains any query."""
+def _tally(
+    queries: _Cloud, balls: _Balls, k: int, strict: bool, block_size: int, count_all: bool
+) -> tuple[np.ndarray, np.ndarray]:
+    """For each query, the number of balls containing it; for each ball, whether it contains any query.
+
+    With `count_all=False` a query's search stops at its first certain ball: its count is
+    then only "> 0 or not", and the per-ball flags are incomplete.
+    """
     aug = np.empty((len(queries.norm), queries.shifted.shape[1] + 2), dtype=np.float32)
     aug[:, :-2] = queries.shifted
     aug[:, -2] = 1.0
     aug[:, -1] = queries.norm**2
     rows_all = np.arange(len(queries.norm))
-    row_slack = queries.slack(rows_all, balls.cloud.norm.max(), balls.radii.max())
+    row_slack = queries.slack(rows_all, balls.cloud.norm.max(), balls.scaled_radii.max())
 
     def still_open(rows: np.ndarray, score: np.ndarray) -> np.ndarray:
-        return score[:, -1] >= -row_slack[rows]  # the K-th best ball may still contain the query
+        may_have_more = score[:, -1] >= -row_slack[rows]  # the K-th best ball may still contain the query
+        return may_have_more if count_all else may_have_more & (score[:, 0] <= row_slack[rows])
 
     counts = np.zeros(len(rows_all), dtype=np.int64)
     covered = np.zeros(len(balls.radii), dtype=bool)
@@ -257,7 +288,7 @@ def _tally(queries: _Cloud, balls: _Balls, k: int, strict: bool, block_size: int
 
 def _inside(queries: _Cloud, balls: _Balls, q: np.ndarray, c: np.ndarray, score: np.ndarray, strict: bool) -> np.ndarray:
     """Whether query q lies in ball c, from the float32 margin `score` where it is safe, else in float64."""
-    slack = queries.slack(q, balls.cloud.norm[c], balls.radii[c])
+    slack = queries.slack(q, balls.cloud.norm[c], balls.scaled_radii[c])
     inside = score > slack
     unsure = np.flatnonzero(~inside & (score >= -slack))
     exact = _pair_sqdist(queries.exact, balls.cloud.exact, q[unsure], c[unsure])
@@ -316,11 +347,6 @@ def _flat_index(x: np.ndarray, kind: type) -> faiss.Index:
     index = kind(x.shape[1])
     index.add(x)
     return index
-
-
-def _check_k_both(k: object, gen: np.ndarray, ref: np.ndarray) -> int:
-    check_k(k, len(ref), "real features")
-    return check_k(k, len(gen), "generated features")
 
 
 @contextmanager
