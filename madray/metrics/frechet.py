@@ -15,6 +15,8 @@ and it can return complex parts or fail when a covariance is singular.
 Singular covariances (fewer samples than dimensions, collapsed generations) are well defined
 here: both matrices are PSD, so Σ1^½ and Σ1^½ Σ2 Σ1^½ are PSD too, and the clamping only
 removes rounding noise of size ~1e-16·‖Σ‖ around the zero eigenvalues. No ε·I is added.
+Square roots amplify that noise: each zero eigenvalue can contribute ~√(1e-16·‖Σ‖) to the
+trace term, so expect ~1e-8·‖Σ‖^½ absolute accuracy per zero eigenvalue, not 1e-16.
 """
 
 from __future__ import annotations
