@@ -19,18 +19,26 @@ Definitions, k = 5 by default (the MAD paper; NVlabs' code uses 3):
 - density: (1/k) × mean over generated points of the number of real balls containing them.
 - coverage: fraction of real points whose ball contains at least one generated point.
 
+Why `<=` by default: it is the comparison of the paper's reference code, and it makes a
+generated sample that copies a real point's k-th neighbour count as inside that point's
+ball, which is what a memorising model should be credited with. Use `strict=True` to
+reproduce numbers published with the `prdc` package.
+
 Exactness. The results equal a float64 brute force that computes every squared distance as
-Σ_j (x_j − y_j)² in float64 (what `prdc` does in spirit, without its N×N matrices): ties and
-duplicates included. FAISS searches float32 copies of the points (centred on the real mean) and
-only proposes candidates; for every pair we know a rigorous bound on the float32 error,
-κ·((‖x‖ + ‖y‖)² + r) with κ = (d + 10)·2⁻²⁴ (‖·‖ after centring), which covers the rounding
-of the inputs to float32, of the dot products (any summation order, with or without FMA) and
-of the canonical float64 values. A pair is decided from float32 only when its float32 margin
-exceeds that bound; pairs within it are re-computed in float64. A top-K search is trusted
-only once its K-th hit lies beyond the bound too; rows where it does not are searched again
-with 4K neighbours. The "inside any ball" query is a maximum-inner-product search:
-r(x) − ‖y − x‖² = ⟨[y, 1, ‖y‖²], [2x, r(x) − ‖x‖², −1]⟩, so the balls that contain y are
-the top hits of an exact `IndexFlatIP` over augmented centres.
+Σ_j (x_j − y_j)² in float64 (numpy's sum over the feature axis), ties and duplicates included.
+FAISS only proposes candidates, searching float32 copies of the points: centred on the real
+mean and scaled by a power of two (exact) so that real coordinates are at most 1, which rules
+out overflow and keeps cancellation small. For every pair we know a rigorous bound on the float32
+error, κ·((‖x‖ + ‖y‖)² + r) with κ = (d + 10)·2⁻²⁴ in those units (plus a subnormal-sized
+term), covering the rounding of the inputs to float32, of the dot products (any summation
+order, with or without FMA) and of the float64 reference values. A pair is decided from
+float32 only when its float32 margin exceeds that bound; pairs within it are recomputed in
+float64 by one function, so a radius and a distance that tie are computed by the same
+arithmetic. A top-K search is trusted only once its K-th hit lies beyond the bound as well;
+rows where it does not are searched again with 4K neighbours. "Which balls contain y" is a
+maximum-inner-product search: r(x) − ‖y − x‖² = ⟨[y, 1, ‖y‖²], [2x, r(x) − ‖x‖², −1]⟩,
+answered by an exact `IndexFlatIP` over the augmented centres. (Coordinates are assumed to
+have float64-normal squares, |x| between ~1e-150 and ~1e150, like any float64 brute force.)
 
 Memory is O((n_generated + n_real)·d) plus one block of search results: no N×N matrix is
 ever built. Results do not depend on `block_size` (rows per FAISS call).
@@ -131,7 +139,7 @@ class ReferenceSet:
         gen = self._check_generated(generated)
         check_k(self.k, len(gen), "generated features")
         balls = self._balls
-        if not balls.cloud.frame.covers(gen):  # generated points far outside: rescale the float32 copy
+        if not balls.cloud.frame.covers(gen):  # generated points absurdly far out: rescale the float32 copies
             balls = _Balls.with_radii(_Cloud.of(self.features, _Frame.covering(self.mean, self.features, gen)), self.radii)
         with _faiss_threads(num_threads):
             return _prdc(gen, balls, self.k, strict, block_size)
@@ -148,12 +156,15 @@ class ReferenceSet:
 
     def __getstate__(self) -> dict:
         state = self.__dict__.copy()
-        state["_balls"] = self._balls.cloud.frame  # the balls hold a FAISS index, which does not pickle
+        balls = state.pop("_balls")  # holds a FAISS index, which does not pickle
+        state["_frame"] = balls.cloud.frame
         return state
 
     def __setstate__(self, state: dict) -> None:
+        state = dict(state)
+        frame = state.pop("_frame")
         self.__dict__.update(state)
-        self._balls = _Balls.with_radii(_Cloud.of(self.features, state["_balls"]), self.radii)
+        self._balls = _Balls.with_radii(_Cloud.of(self.features, frame), self.radii)
 
 
 # --------------------------------------------------------------------------- internals
@@ -162,19 +173,22 @@ class ReferenceSet:
 @dataclass(frozen=True)
 class _Frame:
     """Coordinates of the float32 copies: centred on the real mean (small cancellation in
-    ‖x‖² + ‖y‖² − 2⟨x, y⟩), scaled by a power of two (exact) so that no coordinate exceeds 1
-    and float32 can neither overflow nor lose the data to scale."""
+    ‖x‖² + ‖y‖² − 2⟨x, y⟩), scaled by a power of two (exact) so that the sets it was fitted to
+    have coordinates of at most 1. Other sets fit while their coordinates stay below 2^20,
+    far from float32's overflow (~1e19 before squaring)."""
 
     centre: np.ndarray
     scale: float
+    headroom = 2.0**20
 
     @classmethod
     def covering(cls, centre: np.ndarray, *sets: np.ndarray) -> "_Frame":
         biggest = max(float(np.max(np.abs(x - centre))) for x in sets)
-        return cls(centre, 2.0 ** -float(np.ceil(np.log2(biggest))) if biggest > 0 else 1.0)
+        exponent = int(np.ceil(np.log2(biggest))) if biggest > 0 else 0
+        return cls(centre, float(np.ldexp(1.0, -min(max(exponent, -500), 500))))  # scale² stays finite
 
     def covers(self, x: np.ndarray) -> bool:
-        return float(np.max(np.abs(x - self.centre))) * self.scale <= 1.0
+        return float(np.max(np.abs(x - self.centre))) * self.scale <= self.headroom
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,189 @@
+"""Benchmark madray.metrics against the reference implementations (a script, not a test).
+
+    python benchmarks/bench_metrics.py            # everything, a few minutes on 2 cores
+    python benchmarks/bench_metrics.py --quick    # N = 5k and 10k only, no Fréchet
+
+Prints, in one run:
+1. precision/recall/density/coverage, 64-d Gaussian features (float32, k = 5):
+   the `prdc` package vs madray one-shot `prdc()` vs a prebuilt `ReferenceSet` (the per-
+   generation cost inside a loop), at N = 10k and 20k: time, peak RSS, speed ratio, and
+   whether the results are identical (madray in strict mode, the package's semantics).
+2. madray at N = 100k: time and peak RSS (must stay under 4 GiB).
+3. Fréchet distance at d = 2048: pytorch-fid's sqrtm route vs madray's symmetric route.
+
+Every measurement runs in its own subprocess so that ru_maxrss is that measurement's peak.
+Timings on a shared 2-core machine are noisy: the load average is printed before and after.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import time
+
+import numpy as np
+
+D_PRDC = 64
+D_FRECHET = 2048
+K = 5
+
+
+def features(n: int, d: int = D_PRDC) -> tuple[np.ndarray, np.ndarray]:
+    """(generated, real): a slightly shifted and widened Gaussian against a standard one."""
+    rng = np.random.default_rng(n)
+    real = rng.standard_normal((n, d), dtype=np.float32)
+    gen = (rng.standard_normal((n, d), dtype=np.float32) * 1.1 + 0.05).astype(np.float32)
+    return gen, real
+
+
+def gaussians(d: int = D_FRECHET) -> tuple[np.ndarray, ...]:
+    """Two well-conditioned full covariances, as from 2d samples of correlated features."""
+    rng = np.random.default_rng(d)
+    x = rng.standard_normal((2 * d, d)) @ (np.eye(d) + 0.1 * rng.standard_normal((d, d)) / np.sqrt(d))
+    y = rng.standard_normal((2 * d, d)) * 1.2 + 0.1
+    return x.mean(0), np.cov(x, rowvar=False), y.mean(0), np.cov(y, rowvar=False)
+
+
+# ----------------------------------------------------------------- measurements (run in a child)
+
+
+def run_prdc_package(n: int) -> dict:
+    import prdc
+
+    gen, real = features(n)
+    start = time.perf_counter()
+    out = prdc.compute_prdc(real_features=real, fake_features=gen, nearest_k=K)
+    return {"seconds": time.perf_counter() - start, "result": {key: float(v) for key, v in out.items()}}
+
+
+def run_madray(n: int) -> dict:
+    from madray.metrics.knn import prdc
+
+    gen, real = features(n)
+    start = time.perf_counter()
+    out = prdc(gen, real, k=K, strict=True)
+    return {"seconds": time.perf_counter() - start, "result": out}
+
+
+def run_madray_reference(n: int) -> dict:
+    from madray.metrics.knn import ReferenceSet
+
+    gen, real = features(n)
+    start = time.perf_counter()
+    ref = ReferenceSet.from_features(real, k=K)
+    built = time.perf_counter()
+    out = ref.prdc(gen, strict=True)
+    return {"seconds": time.perf_counter() - built, "build_seconds": built - start, "result": out}
+
+
+def run_frechet_sqrtm(d: int) -> dict:
+    import scipy.linalg
+
+    mu1, s1, mu2, s2 = gaussians(d)
+    start = time.perf_counter()
+    covmean = scipy.linalg.sqrtm(s1.dot(s2))  # pytorch-fid's calculate_frechet_distance
+    covmean = covmean.real if np.iscomplexobj(covmean) else covmean
+    diff = mu1 - mu2
+    value = diff.dot(diff) + np.trace(s1) + np.trace(s2) - 2 * np.trace(covmean)
+    return {"seconds": time.perf_counter() - start, "result": float(value)}
+
+
+def run_frechet_madray(d: int) -> dict:
+    from madray.metrics.frechet import frechet_distance
+
+    mu1, s1, mu2, s2 = gaussians(d)
+    start = time.perf_counter()
+    value = frechet_distance(mu1, s1, mu2, s2)
+    return {"seconds": time.perf_counter() - start, "result": value}
+
+
+RUNS = {
+    "prdc_package": run_prdc_package,
+    "madray": run_madray,
+    "madray_reference": run_madray_reference,
+    "frechet_sqrtm": run_frechet_sqrtm,
+    "frechet_madray": run_frechet_madray,
+}
+
+
+def child(name: str, size: int) -> None:
+    out = RUNS[name](size)
+    out["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
+    print(json.dumps(out))
+
+
+def measure(name: str, size: int) -> dict:
+    proc = subprocess.run(
+        [sys.executable, __file__, "--child", name, str(size)], capture_output=True, text=True, check=False
+    )
+    if proc.returncode != 0:
+        return {"error": proc.stderr.strip().splitlines()[-1] if proc.stderr.strip() else f"exit {proc.returncode}"}
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+# ----------------------------------------------------------------- report
+
+
+def report_prdc(sizes: list[int]) -> None:
+    print(f"\n== precision/recall/density/coverage, {D_PRDC}-d float32 Gaussians, k={K} ==")
+    print(f"{'N':>7} {'impl':<22} {'time s':>9} {'peak RSS MB':>12} {'speed-up':>9}  identical to prdc")
+    for n in sizes:
+        base = measure("prdc_package", n)
+        _row(n, "prdc package", base, None, None)
+        for name, label in (("madray", "madray prdc()"), ("madray_reference", "madray ReferenceSet")):
+            out = measure(name, n)
+            _row(n, label, out, base, base.get("result"))
+            if "build_seconds" in out:
+                print(f"{'':>7} {'  (ReferenceSet build)':<22} {out['build_seconds']:9.2f}")
+
+
+def report_large(n: int) -> None:
+    print(f"\n== madray at N = {n:,}, {D_PRDC}-d ==")
+    out = measure("madray", n)
+    _row(n, "madray prdc()", out, None, None)
+    if "peak_rss_mb" in out:
+        verdict = "OK" if out["peak_rss_mb"] < 4096 else "OVER"
+        print(f"peak RSS {out['peak_rss_mb'] / 1024:.2f} GiB vs 4 GiB budget: {verdict}; result {out['result']}")
+
+
+def report_frechet(d: int) -> None:
+    print(f"\n== Fréchet distance, d = {d} ==")
+    slow, fast = measure("frechet_sqrtm", d), measure("frechet_madray", d)
+    for label, out in (("sqrtm route (pytorch-fid)", slow), ("madray symmetric route", fast)):
+        print(f"{label:<27} {out.get('seconds', float('nan')):8.2f} s   value {out.get('result')}")
+    if "seconds" in slow and "seconds" in fast:
+        rel = abs(slow["result"] - fast["result"]) / abs(slow["result"])
+        print(f"speed-up {slow['seconds'] / fast['seconds']:.1f}x, relative difference {rel:.1e}")
+
+
+def _row(n: int, label: str, out: dict, base: dict | None, expected: dict | None) -> None:
+    if "error" in out:
+        print(f"{n:>7} {label:<22} failed: {out['error']}")
+        return
+    ratio = f"{base['seconds'] / out['seconds']:8.1f}x" if base and "seconds" in base else f"{'':>9}"
+    same = "" if expected is None else str(out["result"] == expected)
+    print(f"{n:>7} {label:<22} {out['seconds']:9.2f} {out['peak_rss_mb']:12.0f} {ratio}  {same}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--child", nargs=2, metavar=("RUN", "SIZE"), help=argparse.SUPPRESS)
+    parser.add_argument("--quick", action="store_true", help="small sizes only, no Fréchet")
+    args = parser.parse_args()
+    if args.child:
+        child(args.child[0], int(args.child[1]))
+        return
+    print(f"load average before: {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
+    report_prdc([5_000, 10_000] if args.quick else [10_000, 20_000])
+    if not args.quick:
+        report_large(100_000)
+        report_frechet(D_FRECHET)
+    print(f"\nload average after: {os.getloadavg()[0]:.1f}")
+
+
+if __name__ == "__main__":
+    main()
