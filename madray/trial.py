@@ -81,6 +81,25 @@ class Trial:
         self.generation = t
         return self.rows(t, metrics)
 
+    def state_dict(self) -> dict[str, Any]:
+        """Everything a later process needs to continue after generation `self.generation`.
+
+        No RNG state: every draw is seeded from (seed, generation, stream), see madray/seeding.py.
+        """
+        return {
+            "generation": self.generation,
+            "state": dict(self.state or {}),
+            "real_initial": dict(self.real_initial or {}),
+            "synthetic": [dict(b) for b in self.synthetic],
+        }
+
+    def load_state_dict(self, saved: dict[str, Any]) -> None:
+        """Inverse of `state_dict`: the next `step` computes generation saved["generation"] + 1."""
+        self.generation = int(saved["generation"])
+        self.state = dict(saved["state"]) or None
+        self.real_initial = dict(saved["real_initial"]) or None
+        self.synthetic = deque(saved["synthetic"], maxlen=self.loop.memory(self.cfg))
+
     def rows(self, t: int, metrics: Metrics) -> list[dict[str, Any]]:
         wanted = self.cfg.metrics or self.family.metric_names
         values = {m: np.asarray(metrics[m], dtype=float).reshape(-1) for m in wanted}

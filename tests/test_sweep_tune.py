@@ -52,8 +52,8 @@ def test_cli_run_and_show(ray_local, sweep_file, tmp_path, capsys):
     assert main(["run", str(sweep_file), "--out", str(out)]) == 0
     printed = capsys.readouterr().out
     assert "48 rows from 4 trials written to" in printed and str(out / "grid2x2") in printed
-    # a second run refuses to mix results; --overwrite replaces them
-    assert main(["run", str(sweep_file), "--out", str(out)]) == 2
+    # a run of a different sweep refuses to mix results; --overwrite replaces them
+    assert main(["run", str(sweep_file), "--out", str(out), "--set", "generations=2"]) == 2
     assert "--overwrite" in capsys.readouterr().err
     assert main(["show", str(out / "grid2x2")]) == 0
     shown = capsys.readouterr().out

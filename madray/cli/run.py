@@ -1,7 +1,11 @@
 """Run a sweep described by a YAML file.
 
 The sweep is validated before Ray starts; results go to <out>/<sweep name>/ as a
-hive-partitioned Parquet dataset with the resolved sweep.yaml beside it.
+hive-partitioned Parquet dataset with the resolved sweep.yaml beside it. Running
+the same command again on the same --out resumes an interrupted run: every
+unfinished trial continues from its last completed generation, finished ones are
+not re-run. A different sweep on the same --out is refused (use --overwrite or
+another --out). The exit status is 1 if any trial failed (diverged or raised).
 """
 
 from __future__ import annotations
@@ -19,7 +23,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                    help="override a sweep key (YAML value), e.g. --set generations=5 --set params.gaussian.d=10")
     p.add_argument("--dry-run", action="store_true", help="print the resolved grid and the number of trials, run nothing")
-    p.add_argument("--overwrite", action="store_true", help="delete existing results of this sweep first")
+    again = p.add_mutually_exclusive_group()
+    again.add_argument("--overwrite", action="store_true", help="delete existing results of this sweep first")
+    again.add_argument("--resume", action="store_true",
+                       help="continue the interrupted run in --out (an error if there is none); "
+                            "re-running without --resume also resumes a run of the same sweep")
 
 
 def print_dry_run(sweep, out: str) -> None:
@@ -36,6 +44,12 @@ def print_dry_run(sweep, out: str) -> None:
         print(table.to_string(index=False))
 
 
+def print_failures(failed: dict[str, str]) -> None:
+    print(f"\n{len(failed)} trial(s) failed (records in failures/):")
+    for tid, msg in failed.items():
+        print(f"  {tid}: {msg}")
+
+
 def run(args: argparse.Namespace) -> int:
     sweep = load_sweep(args.sweep, args.overrides)
     if args.dry_run:
@@ -45,14 +59,16 @@ def run(args: argparse.Namespace) -> int:
     from madray.results.summary import format_summary
     from madray.sweep.runner import run_sweep
 
-    outcome = run_sweep(sweep, args.out, address=args.address, overwrite=args.overwrite)
-    df = load_results(outcome.root)
-    print(f"\n{len(df)} rows from {outcome.trials} trials written to {outcome.root}")
-    print(format_summary(df))
-    print(f"\nLoad them in pandas with: madray.load_results({outcome.root!r})")
+    outcome = run_sweep(sweep, args.out, address=args.address, overwrite=args.overwrite, resume=args.resume)
+    try:
+        df = load_results(outcome.root)
+    except FileNotFoundError:  # every trial failed in its first generation
+        df = None
+    if df is not None:
+        print(f"\n{len(df)} rows from {outcome.trials} trials written to {outcome.root}")
+        print(format_summary(df))
+        print(f"\nLoad them in pandas with: madray.load_results({outcome.root!r})")
     if outcome.failed:
-        print(f"\n{len(outcome.failed)} trial(s) failed:")
-        for tid, msg in outcome.failed.items():
-            print(f"  {tid}: {msg}")
+        print_failures(outcome.failed)
         return 1
     return 0

@@ -1,4 +1,4 @@
-"""Print a summary table of a sweep's results (final generation, mean over replicates)."""
+"""Print a summary table of a sweep's results (final generation, mean over replicates) and its failed trials."""
 
 from __future__ import annotations
 
@@ -10,11 +10,21 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from madray.results.store import load_results
-    from madray.results.summary import format_summary
+    from madray.results.store import load_failures, load_results
+    from madray.results.summary import format_failures, format_summary
 
-    df = load_results(args.path)
-    print(f"{args.path}: {len(df)} rows, {df['trial_id'].nunique()} trials, "
-          f"generations {df['generation'].min()}..{df['generation'].max()}")
-    print(format_summary(df))
+    failures = load_failures(args.path)
+    try:
+        df = load_results(args.path)
+    except FileNotFoundError:
+        if failures.empty:
+            raise
+        df = None
+    if df is not None:
+        print(f"{args.path}: {len(df)} rows, {df['trial_id'].nunique()} trials, "
+              f"generations {df['generation'].min()}..{df['generation'].max()}")
+        print(format_summary(df))
+    if not failures.empty:
+        print(f"\n{len(failures)} failed trial(s):")
+        print(format_failures(failures))
     return 0

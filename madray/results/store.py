@@ -4,13 +4,17 @@ Layout of `<out>/<sweep name>/`:
     sweep.yaml                                the resolved sweep (spec + every trial's config)
     results/trial_id=<id>/gen-000001.parquet  one file per trial and generation
     artifacts/<id>/gen-000001-<name>          files a family keeps per generation (sample grids)
+    checkpoints/<id>/gen-000001.npz           the trial's newest checkpoint (madray/sweep/checkpoint.py)
+    failures/<id>.json                        why and at which generation a trial failed
 Each file is written under a hidden temporary name and renamed, so a crash never
 leaves a half-written file that `load_results` would read; a crash loses at most
-the generation in progress.
+the generation in progress. A generation recomputed after a crash is written
+under the same name, so it replaces the earlier file instead of adding rows.
 """
 
 from __future__ import annotations
 
+import json
 import uuid
 from typing import Any
 
@@ -19,12 +23,15 @@ import pyarrow as pa
 import pyarrow.dataset as ds
 import pyarrow.fs as pafs
 import pyarrow.parquet as pq
+import yaml
 
 from madray.results.schema import PARTITION_COLUMN, file_schema
 
 RESULTS_DIR = "results"
 ARTIFACTS_DIR = "artifacts"
+FAILURES_DIR = "failures"
 SWEEP_FILE = "sweep.yaml"
+TMP_PREFIX = ".tmp-"  # hidden: pyarrow datasets skip names starting with "." or "_"
 
 
 def filesystem(uri: str) -> tuple[pafs.FileSystem, str]:
@@ -40,8 +47,36 @@ def join(*parts: str) -> str:
     return "/".join(p.rstrip("/") for p in parts)
 
 
+def atomic_write(fs: pafs.FileSystem, final: str, content: bytes) -> str:
+    """Write `content` under a temporary name in the same folder, then rename it to `final`."""
+    folder = final.rsplit("/", 1)[0]
+    fs.create_dir(folder, recursive=True)
+    tmp = join(folder, f"{TMP_PREFIX}{uuid.uuid4().hex}")
+    with fs.open_output_stream(tmp) as f:
+        f.write(content)
+    fs.move(tmp, final)
+    return final
+
+
+def list_folder(fs: pafs.FileSystem, folder: str) -> list[pafs.FileInfo]:
+    """The entries of a folder; none if it does not exist."""
+    return fs.get_file_info(pafs.FileSelector(folder, allow_not_found=True))
+
+
+def remove_temporaries(fs: pafs.FileSystem, folder: str) -> None:
+    """Delete the temporary files a killed writer left in `folder`."""
+    for info in list_folder(fs, folder):
+        if info.base_name.startswith(TMP_PREFIX):
+            fs.delete_file(info.path)
+
+
+def trial_folder(root: str, trial_id: str) -> str:
+    """A trial's partition folder of the results dataset."""
+    return join(root, RESULTS_DIR, f"{PARTITION_COLUMN}={trial_id}")
+
+
 def generation_file(root: str, trial_id: str, generation: int) -> str:
-    return join(root, RESULTS_DIR, f"{PARTITION_COLUMN}={trial_id}", f"gen-{generation:06d}.parquet")
+    return join(trial_folder(root, trial_id), f"gen-{generation:06d}.parquet")
 
 
 class ResultWriter:
@@ -54,22 +89,18 @@ class ResultWriter:
     def write(self, trial_id: str, generation: int, rows: list[dict[str, Any]]) -> str:
         table = pa.Table.from_pylist(rows, schema=self.schema)  # extra keys (trial_id) are dropped
         final = generation_file(self.root, trial_id, generation)
-        folder = final.rsplit("/", 1)[0]
-        self.fs.create_dir(folder, recursive=True)
-        tmp = join(folder, f".tmp-{uuid.uuid4().hex}.parquet")
-        pq.write_table(table, tmp, filesystem=self.fs)
-        self.fs.move(tmp, final)
-        return final
+        sink = pa.BufferOutputStream()
+        pq.write_table(table, sink)
+        return atomic_write(self.fs, final, sink.getvalue().to_pybytes())
 
     def write_artifact(self, trial_id: str, generation: int, name: str, content: bytes) -> str:
-        folder = join(self.root, ARTIFACTS_DIR, trial_id)
-        self.fs.create_dir(folder, recursive=True)
-        final = join(folder, f"gen-{generation:06d}-{name}")
-        tmp = join(folder, f".tmp-{uuid.uuid4().hex}")
-        with self.fs.open_output_stream(tmp) as f:
-            f.write(content)
-        self.fs.move(tmp, final)
-        return final
+        final = join(self.root, ARTIFACTS_DIR, trial_id, f"gen-{generation:06d}-{name}")
+        return atomic_write(self.fs, final, content)
+
+    def remove_temporaries(self, trial_id: str) -> None:
+        """Clean up after a writer of this trial that was killed mid-write."""
+        remove_temporaries(self.fs, trial_folder(self.root, trial_id))
+        remove_temporaries(self.fs, join(self.root, ARTIFACTS_DIR, trial_id))
 
 
 def results_path(path: str) -> tuple[pafs.FileSystem, str]:
@@ -107,16 +138,93 @@ def has_results(root_uri: str) -> bool:
     return fs.get_file_info(join(root, RESULTS_DIR)).type != pafs.FileType.NotFound
 
 
-def prepare_output(root_uri: str, sweep_yaml: str, overwrite: bool = False) -> None:
-    """Create the sweep folder and write the resolved sweep; refuse to mix two runs' results."""
+def _read_text(fs: pafs.FileSystem, path: str) -> str | None:
+    if fs.get_file_info(path).type != pafs.FileType.File:
+        return None
+    with fs.open_input_stream(path) as f:
+        return f.read().decode()
+
+
+def _short(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def first_difference(stored: Any, new: Any, where: str = "") -> str | None:
+    """Where two resolved sweeps differ first, in words; None if they are equal."""
+    if isinstance(stored, dict) and isinstance(new, dict):
+        keys = list(dict.fromkeys([*stored, *new]))
+        pairs = [(f"{where}.{k}" if where else str(k), stored.get(k), new.get(k)) for k in keys]
+    elif isinstance(stored, list) and isinstance(new, list) and len(stored) == len(new):
+        pairs = [(f"{where}[{i}]", a, b) for i, (a, b) in enumerate(zip(stored, new))]
+    else:
+        return None if stored == new else f"{where}: {_short(stored)} there, {_short(new)} now"
+    return next((d for key, a, b in pairs if (d := first_difference(a, b, key))), None)
+
+
+def prepare_output(root_uri: str, sweep_yaml: str, overwrite: bool = False, resume: bool = False) -> bool:
+    """Make the sweep folder ready for a run of `sweep_yaml` (the resolved sweep); True if resuming.
+
+    A folder that already holds a run of the same resolved sweep is resumed; one that
+    holds another sweep is refused (never mixed); `overwrite` deletes it first;
+    `resume` requires a run to resume.
+    """
     fs, root = filesystem(root_uri)
-    if has_results(root_uri):
-        if not overwrite:
+    stored = _read_text(fs, join(root, SWEEP_FILE))
+    if overwrite and (stored is not None or has_results(root_uri)):
+        fs.delete_dir(root)  # only a folder that holds a madray run
+        stored = None
+    if stored is not None:
+        difference = first_difference(yaml.safe_load(stored), yaml.safe_load(sweep_yaml))
+        if difference:
             raise FileExistsError(
-                f"{root_uri} already holds results of a sweep; pass --overwrite to delete and replace them, "
-                f"or choose another --out"
+                f"{root_uri} holds a run of a different sweep ({difference}); resume it with the same sweep "
+                f"file and --set options, pass --overwrite to delete it and start again, or choose another --out"
             )
-        fs.delete_dir(root)
-    fs.create_dir(root, recursive=True)
-    with fs.open_output_stream(join(root, SWEEP_FILE)) as f:
-        f.write(sweep_yaml.encode())
+        return True
+    if has_results(root_uri):
+        raise FileExistsError(f"{root_uri} holds results but no {SWEEP_FILE}; pass --overwrite to delete them "
+                              f"and start again, or choose another --out")
+    if resume:
+        raise FileNotFoundError(f"nothing to resume at {root_uri}: no {SWEEP_FILE} there; run without --resume")
+    atomic_write(fs, join(root, SWEEP_FILE), sweep_yaml.encode())
+    return False
+
+
+# --------------------------------------------------------------------------- failure records
+FAILURE_COLUMNS = ["trial_id", "generation", "kind", "error"]
+
+
+def sweep_folder(path: str) -> str:
+    """A sweep folder from itself or its results folder."""
+    path = path.rstrip("/")
+    return path[: -len(RESULTS_DIR) - 1] if path.endswith("/" + RESULTS_DIR) else path
+
+
+def failure_file(root: str, trial_id: str) -> str:
+    return join(root, FAILURES_DIR, f"{trial_id}.json")
+
+
+def write_failure(root_uri: str, trial_id: str, generation: int, kind: str, error: str, details: str = "") -> str:
+    """Record that a trial failed at `generation` (kind: diverged, exception or crashed)."""
+    fs, root = filesystem(root_uri)
+    record = {"trial_id": trial_id, "generation": generation, "kind": kind, "error": error, "details": details}
+    return atomic_write(fs, failure_file(root, trial_id), json.dumps(record, indent=1).encode())
+
+
+def clear_failure(root_uri: str, trial_id: str) -> None:
+    """Forget an earlier failure of a trial that has now completed."""
+    fs, root = filesystem(root_uri)
+    if fs.get_file_info(failure_file(root, trial_id)).type == pafs.FileType.File:
+        fs.delete_file(failure_file(root, trial_id))
+
+
+def load_failures(path: str) -> pd.DataFrame:
+    """One row per failed trial of a sweep (columns trial_id, generation, kind, error); empty if none failed."""
+    fs, root = filesystem(sweep_folder(path))
+    records = []
+    for info in list_folder(fs, join(root, FAILURES_DIR)):
+        if info.base_name.endswith(".json") and not info.base_name.startswith(TMP_PREFIX):
+            records.append(json.loads(_read_text(fs, info.path)))
+    df = pd.DataFrame(records, columns=FAILURE_COLUMNS + ["details"])[FAILURE_COLUMNS]
+    return df.sort_values("trial_id", ignore_index=True)

@@ -32,3 +32,9 @@ def format_summary(df: pd.DataFrame) -> str:
             parts.append(f"family {family}: final generation, mean over replicates")
             parts.append(summary_table(rows).to_string(index=False))
     return "\n".join(parts)
+
+
+def format_failures(failures: pd.DataFrame) -> str:
+    """Failed trials (from `load_failures`): id, generation, kind and error message."""
+    with pd.option_context("display.max_rows", 200, "display.width", 200, "display.max_colwidth", 120):
+        return failures.to_string(index=False)

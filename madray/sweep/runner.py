@@ -1,14 +1,18 @@
 """Run a validated sweep on Ray Tune: one Tune trial per grid point, replicates batched inside.
 
-The driver never holds result rows: each trial writes its own Parquet files.
+The driver never holds result rows: each trial writes its own Parquet files and
+checkpoints (trainable.py). Running the same sweep again on the same output
+resumes it: `Tuner.restore` re-queues unfinished and crashed trials, and each
+continues from its newest checkpoint; finished and failed trials are not re-run.
 """
 
 from __future__ import annotations
 
 import logging
 import os
+import warnings
 from dataclasses import dataclass, field
-from typing import Callable
+from typing import Any, Callable
 
 # Ray reads these when ray.tune is imported: plain output, no per-trial loggers.
 os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
@@ -18,11 +22,20 @@ os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
 import ray  # noqa: E402
 from ray import tune  # noqa: E402
 
-from madray.config import Sweep, dump_sweep  # noqa: E402
+from madray.config import Sweep, TrialConfig, dump_sweep  # noqa: E402
+from madray.models import family_class  # noqa: E402
 from madray.results.schema import metric_names, sweep_schema  # noqa: E402
-from madray.results.store import filesystem, join, prepare_output  # noqa: E402
+from madray.results.store import filesystem, join, load_failures, prepare_output, write_failure  # noqa: E402
+from madray.sweep.checkpoint import CheckpointStore  # noqa: E402
 from madray.sweep.progress import ProgressLines  # noqa: E402
 from madray.sweep.trainable import tune_trial  # noqa: E402
+
+# madray reads results from its own files, not Tune's per-trial logs (which are switched off above).
+logging.getLogger("ray.tune.analysis.experiment_analysis").setLevel(logging.ERROR)
+
+TUNE_DIR = "_tune"  # Tune's experiment state, beside the results
+EXPERIMENT = "tune"
+MAX_CRASHES = 2  # Tune retries a trial whose worker or node died this often (from its checkpoint)
 
 
 @dataclass
@@ -30,6 +43,8 @@ class SweepOutcome:
     root: str  # where the results are
     trials: int
     failed: dict[str, str] = field(default_factory=dict)  # trial_id -> error message
+    nodes: dict[str, str] = field(default_factory=dict)  # trial_id -> Ray node id it last ran on
+    resumed: bool = False
 
 
 def sweep_root(out: str, name: str) -> str:
@@ -56,26 +71,40 @@ def _labels(sweep: Sweep) -> dict[str, str]:
 
 
 def _resources(config: dict) -> tune.PlacementGroupFactory:
+    # One bundle: the trainable actor runs the Trial itself (see trainable.py).
     res = config["trial"]["resources"]
     bundle = {"CPU": res["cpu"], **({"GPU": res["gpu"]} if res["gpu"] else {})}
     return tune.PlacementGroupFactory([bundle])
 
 
-def run_sweep(
-    sweep: Sweep,
-    out: str,
-    *,
-    address: str | None = None,
-    overwrite: bool = False,
-    emit: Callable[[str], None] = print,
-) -> SweepOutcome:
-    """Run every trial of `sweep`; results go to `<out>/<sweep name>/`."""
-    root = sweep_root(out, sweep.name)
-    prepare_output(root, dump_sweep(sweep), overwrite=overwrite)
-    ensure_ray(address)
-    trainable = tune.with_resources(tune.with_parameters(tune_trial, root=root, schema=sweep_schema(sweep)), _resources)
-    progress = ProgressLines(_labels(sweep), metric_names(sweep), emit)
-    tuner = tune.Tuner(
+def put_shared_inputs(trials: tuple[TrialConfig, ...]) -> dict[str, ray.ObjectRef]:
+    """`Family.shared_inputs` computed once per distinct `shared_key` and put in the object store.
+
+    Trials receive references, so a large input travels to each node once, not per trial or generation.
+    """
+    by_key: dict[Any, ray.ObjectRef] = {}
+    refs = {}
+    for cfg in trials:
+        cls = family_class(cfg.family)
+        key = cls.shared_key(cfg)
+        if key not in by_key:
+            by_key[key] = ray.put(cls.shared_inputs(cfg))
+        refs[cfg.trial_id] = by_key[key]
+    return refs
+
+
+def _warn_if_local_storage(out: str) -> None:
+    if "://" not in out and len([n for n in ray.nodes() if n["Alive"]]) > 1:
+        warnings.warn(f"--out {out!r} is a local path on a multi-node cluster: every node must see it "
+                      f"(a shared filesystem), or use s3://bucket/path", stacklevel=3)
+
+
+def _tuner(sweep: Sweep, root: str, trainable, progress: ProgressLines, resume: bool) -> tune.Tuner:
+    fs, path = filesystem(join(root, TUNE_DIR))
+    experiment = join(path, EXPERIMENT)
+    if resume and tune.Tuner.can_restore(experiment, storage_filesystem=fs):
+        return tune.Tuner.restore(experiment, trainable, resume_errored=True, storage_filesystem=fs)
+    return tune.Tuner(
         trainable,
         param_space={"trial": tune.grid_search([t.to_dict() for t in sweep.trials])},
         tune_config=tune.TuneConfig(
@@ -84,11 +113,60 @@ def run_sweep(
             trial_dirname_creator=lambda t: t.config["trial"]["trial_id"],
         ),
         run_config=tune.RunConfig(
-            name="tune",
-            storage_path=join(root, "_tune"),
+            name=EXPERIMENT,
+            storage_path=path,
+            storage_filesystem=fs,
             verbose=0,
             callbacks=[progress],
+            failure_config=tune.FailureConfig(max_failures=MAX_CRASHES),
         ),
     )
-    tuner.fit()
-    return SweepOutcome(root=root, trials=len(sweep.trials), failed=dict(progress.failed))
+
+
+def _record_crashes(root: str, results: tune.ResultGrid) -> None:
+    """Trials Tune gave up on (worker or node lost more than MAX_CRASHES times) get a failure record too."""
+    checkpoints = CheckpointStore(root)
+    for result in results:
+        if result.error is not None:
+            tid = result.config["trial"]["trial_id"]
+            done = max(checkpoints.generations(tid), default=0)
+            message = str(result.error).strip().splitlines()[-1]
+            write_failure(root, tid, done + 1, "crashed", message, str(result.error))
+
+
+def run_sweep(
+    sweep: Sweep,
+    out: str,
+    *,
+    address: str | None = None,
+    overwrite: bool = False,
+    resume: bool = False,
+    emit: Callable[[str], None] = print,
+) -> SweepOutcome:
+    """Run every trial of `sweep`; results go to `<out>/<sweep name>/`.
+
+    If that folder holds an interrupted run of the same sweep, it is resumed (`resume=True`
+    requires one); a different sweep there is refused unless `overwrite`. A resumed run's
+    progress lines are printed (Tune restores its callbacks without `emit`).
+    """
+    root = sweep_root(out, sweep.name)
+    resuming = prepare_output(root, dump_sweep(sweep), overwrite=overwrite, resume=resume)
+    ensure_ray(address)
+    _warn_if_local_storage(out)
+    if resuming:
+        emit(f"resuming the run in {root}")
+    trainable = tune.with_resources(
+        tune.with_parameters(tune_trial, root=root, schema=sweep_schema(sweep), shared=put_shared_inputs(sweep.trials)),
+        _resources,
+    )
+    progress = ProgressLines(_labels(sweep), metric_names(sweep), emit)
+    results = _tuner(sweep, root, trainable, progress, resuming).fit()
+    _record_crashes(root, results)
+    failures = load_failures(root)
+    return SweepOutcome(
+        root=root,
+        trials=len(sweep.trials),
+        failed={r.trial_id: f"{r.kind} at generation {r.generation}: {r.error}" for r in failures.itertuples()},
+        nodes={r.config["trial"]["trial_id"]: r.metrics.get("node_id") for r in results if r.metrics},
+        resumed=resuming,
+    )

@@ -1,0 +1,155 @@
+"""Per-generation trial checkpoints: one self-contained `.npz` file per trial, beside the results.
+
+Layout: `<sweep>/checkpoints/<trial_id>/gen-000005.npz`; only the newest file is kept.
+A checkpoint holds `Trial.state_dict()`: the generation index, the fitted state,
+the n_ini real samples and the synthetic pool. No RNG state is needed because
+every draw is seeded from (seed, generation, stream).
+
+Format, without pickle: numpy arrays go into the `.npz` under flat keys
+(`state/<k>`, `real_initial/<k>`, `synthetic/<i>/<k>`); torch tensors (and
+structures of them, e.g. an optimizer's state) go through `torch.save` into one
+uint8 array `torch` inside the same file. Reading uses `np.load(allow_pickle=False)`
+and `torch.load(weights_only=True)`; tensors come back on the CPU.
+
+Why a file of our own rather than Tune's checkpoint directories: the file is
+written under a temporary name and renamed (an S3 object appears whole), so the
+newest file is always complete, and deleting the older one cannot race with Tune's
+throttled experiment snapshot. In Ray 2.60, `CheckpointConfig(num_to_keep)` deletes
+old checkpoint directories as soon as a new one is registered, while the snapshot
+that names the checkpoint to restore is written up to 10 s later; a driver killed in
+between leaves a snapshot that points at a deleted directory, and `Trainable.restore`
+then fails the trial with "Could not recover from checkpoint". Keeping every
+directory instead would store the synthetic pool of an accumulate loop once per
+generation (quadratic in the number of generations).
+"""
+
+from __future__ import annotations
+
+import io
+import re
+import zipfile
+from typing import Any
+
+import numpy as np
+
+from madray.results.store import atomic_write, filesystem, join, list_folder
+
+CHECKPOINTS_DIR = "checkpoints"
+_NAME = re.compile(r"gen-(\d{6})\.npz$")
+_PLAIN = (np.ndarray, np.generic, int, float, bool)
+
+
+def _is_torch(value: Any) -> bool:
+    return type(value).__module__.startswith("torch")
+
+
+def _contains_numpy(value: Any) -> bool:
+    if isinstance(value, (np.ndarray, np.generic)):
+        return True
+    if isinstance(value, dict):
+        return any(_contains_numpy(v) for v in value.values())
+    if isinstance(value, (list, tuple)):
+        return any(_contains_numpy(v) for v in value)
+    return False
+
+
+def _flatten(saved: dict[str, Any]) -> dict[str, Any]:
+    flat = {f"state/{k}": v for k, v in saved["state"].items()}
+    flat.update({f"real_initial/{k}": v for k, v in saved["real_initial"].items()})
+    for i, batch in enumerate(saved["synthetic"]):
+        flat.update({f"synthetic/{i:06d}/{k}": v for k, v in batch.items()})
+    return flat
+
+
+def _split(flat: dict[str, Any]) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+    """Numpy values for the .npz; torch tensors and structures for torch.save."""
+    arrays, tensors = {}, {}
+    for key, value in flat.items():
+        if isinstance(value, _PLAIN):
+            arr = np.asarray(value)
+            if arr.dtype.hasobject:
+                raise TypeError(f"checkpoint entry {key!r} is an object array; checkpoints hold numeric arrays only")
+            arrays[key] = arr
+        elif _contains_numpy(value):
+            raise TypeError(f"checkpoint entry {key!r} nests numpy arrays in a {type(value).__name__}; "
+                            f"a family state holds numpy arrays or torch tensors, one per key")
+        else:
+            tensors[key] = value.detach().cpu() if _is_torch(value) else value
+    return arrays, tensors
+
+
+def encode(saved: dict[str, Any]) -> bytes:
+    """`Trial.state_dict()` -> the bytes of one .npz file."""
+    arrays, tensors = _split(_flatten(saved))
+    arrays["generation"] = np.asarray(int(saved["generation"]))
+    arrays["synthetic_count"] = np.asarray(len(saved["synthetic"]))
+    if tensors:
+        import torch
+
+        buffer = io.BytesIO()
+        torch.save(tensors, buffer)
+        arrays["torch"] = np.frombuffer(buffer.getvalue(), dtype=np.uint8)
+    out = io.BytesIO()
+    np.savez(out, **arrays)
+    return out.getvalue()
+
+
+def decode(data: bytes) -> dict[str, Any]:
+    """Inverse of `encode`."""
+    with np.load(io.BytesIO(data), allow_pickle=False) as npz:
+        flat = {key: npz[key] for key in npz.files}
+    if "torch" in flat:
+        import torch
+
+        flat.update(torch.load(io.BytesIO(flat.pop("torch").tobytes()), weights_only=True, map_location="cpu"))
+    saved: dict[str, Any] = {"generation": int(flat.pop("generation")), "state": {}, "real_initial": {}}
+    synthetic: list[dict[str, Any]] = [{} for _ in range(int(flat.pop("synthetic_count")))]
+    for key, value in flat.items():
+        part, _, rest = key.partition("/")
+        if part == "synthetic":
+            index, _, name = rest.partition("/")
+            synthetic[int(index)][name] = value
+        else:
+            saved[part][rest] = value
+    saved["synthetic"] = synthetic
+    return saved
+
+
+class CheckpointStore:
+    """The checkpoints of a sweep's trials, on a local path, NFS or s3:// (pyarrow.fs)."""
+
+    def __init__(self, root_uri: str) -> None:
+        self.fs, self.root = filesystem(root_uri)
+
+    def folder(self, trial_id: str) -> str:
+        return join(self.root, CHECKPOINTS_DIR, trial_id)
+
+    def generations(self, trial_id: str) -> list[int]:
+        """Generations with a checkpoint file, newest first."""
+        names = (_NAME.match(info.base_name) for info in list_folder(self.fs, self.folder(trial_id)))
+        return sorted((int(m.group(1)) for m in names if m), reverse=True)
+
+    def path(self, trial_id: str, generation: int) -> str:
+        return join(self.folder(trial_id), f"gen-{generation:06d}.npz")
+
+    def save(self, trial_id: str, saved: dict[str, Any]) -> str:
+        """Write generation saved["generation"]'s checkpoint, then delete the older ones."""
+        generation = int(saved["generation"])
+        final = self.path(trial_id, generation)
+        atomic_write(self.fs, final, encode(saved))
+        for old in self.generations(trial_id):
+            if old < generation:
+                self.fs.delete_file(self.path(trial_id, old))
+        return final
+
+    def load_latest(self, trial_id: str) -> dict[str, Any] | None:
+        """The newest readable checkpoint of a trial, or None if it has none."""
+        for generation in self.generations(trial_id):
+            try:
+                with self.fs.open_input_stream(self.path(trial_id, generation)) as f:
+                    saved = decode(f.read())
+            except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile):
+                continue  # unreadable (should not happen with atomic writes): fall back to an older one
+            if saved["generation"] == generation:
+                return saved
+        return None
