@@ -12,6 +12,8 @@ from madray.config import ConfigError
 COMMANDS = {
     "run": "madray.cli.run",
     "show": "madray.cli.show",
+    "plot": "madray.cli.plot",
+    "report": "madray.cli.report",
 }
 
 

@@ -1,0 +1,109 @@
+"""Effective sample size n_e of a self-consuming loop's steady state (MAD §5, Eq. 3, Fig. 10).
+
+n_e is the number of i.i.d. real samples whose fit has the same expected distance to the
+truth as the loop's steady state: E[D(loop, t → ∞)] = E[D_{n_e}(real only)]. The loop is
+*admissible* when n_e / n_r ≥ 1: its synthetic data did not cost more than they gave.
+
+Distance. MAD measures closeness to the reference distribution with a Wasserstein-type
+distance; for Gaussians the squared 2-Wasserstein distance is the Fréchet distance, which
+the gaussian family records as `frechet` (W2² to the truth N(0, I_d)). That is the default:
+it sees both the mean and the covariance, so it shows the λ < 1 phase transition (Fig. 10),
+which is a loss of diversity (Σ̂ shrinks). `distance="mean_error"` uses ‖μ̂ − μ‖² instead:
+its reference is exactly d/n and its steady state has a closed form
+(madray.analysis.theory.mean_ne_ratio, (n_r + 2n_s)/(n_r + n_s) at λ = 1), but it is blind
+to the covariance and so never shows the λ transition.
+
+Estimator. Per replicate, the distance is averaged over the last `steady` generations
+(the steady state; the default is the second half of the run); the replicate averages are
+independent, so their mean D̄ has standard error s/√R whatever the autocorrelation across
+generations. n_e solves E[D_{n_e}] = D̄ on the i.i.d. reference curve
+(madray.analysis.reference). Its uncertainty is the delta method on the log scale:
+SE(log n_e) = √((SE(D̄)/D̄)² + (SE_ref/E[D])²) / |d log E[D_n] / d log n|, and the interval
+is n_e·exp(± z·SE(log n_e)).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+from scipy.stats import norm
+
+from madray.analysis.reference import FrechetReference, MeanReference, Reference
+
+# distance name -> (results column, transform to the distance D, reference curve for dimension d)
+DISTANCES = {
+    "frechet": ("frechet", lambda v: v, FrechetReference),
+    "mean_error": ("mean_error", np.square, MeanReference),
+}
+KEEP = ["sweep", "family", "loop", "lam", "n_ini", "n_r", "n_s", "K", "p", "seed", "replicates", "param_d"]
+
+
+def _check(df: pd.DataFrame, distance: str) -> pd.DataFrame:
+    if distance not in DISTANCES:
+        raise ValueError(f"distance = {distance!r} is not allowed; allowed: {', '.join(DISTANCES)}")
+    if "family" not in df or not (df["family"] == "gaussian").any():
+        found = sorted(df["family"].unique()) if "family" in df else "no family column"
+        raise ValueError(f"the effective sample size needs results of the gaussian family; found: {found}")
+    column = DISTANCES[distance][0]
+    gauss = df[df["family"] == "gaussian"]
+    if column not in gauss or gauss[column].isna().all():
+        raise ValueError(f"distance {distance!r} needs the metric column {column!r}, which these results lack")
+    return gauss
+
+
+def steady_state(df: pd.DataFrame, distance: str = "frechet", steady: int | None = None) -> pd.DataFrame:
+    """Per trial: D̄ (mean over replicates of the steady-window average of D), its SE and the window."""
+    gauss = _check(df, distance)
+    column, transform, _ = DISTANCES[distance]
+    rows = []
+    for trial_id, trial in gauss.groupby("trial_id", sort=True):
+        last = int(trial["generation"].max())
+        window = steady if steady is not None else max(1, math.ceil(last / 2))
+        if not 1 <= window <= last:
+            raise ValueError(f"steady = {window} generations is not allowed: trial {trial_id} has {last}; use 1..{last}")
+        tail = trial[trial["generation"] > last - window]
+        per_replicate = tail.assign(D=transform(tail[column].to_numpy(float))).groupby("replicate")["D"].mean()
+        reps = len(per_replicate)
+        se = per_replicate.std(ddof=1) / math.sqrt(reps) if reps > 1 else float("nan")
+        config = {k: trial[k].iloc[0] for k in KEEP if k in trial}
+        rows.append({"trial_id": trial_id, **config, "steady_from": last - window + 1, "steady_to": last,
+                     "D_mean": per_replicate.mean(), "D_se": se})
+    return pd.DataFrame(rows)
+
+
+def effective_sample_size(
+    df: pd.DataFrame,
+    distance: str = "frechet",
+    steady: int | None = None,
+    level: float = 0.95,
+    reference_draws: int | None = None,
+) -> pd.DataFrame:
+    """n_e (MAD Eq. 3) and n_e / n_r with standard errors and `level` intervals, one row per gaussian trial.
+
+    `df` is `madray.load_results(...)` (or rows of `run_trial` as a DataFrame); `steady` is the
+    number of final generations that make up the steady state (default: the second half).
+    `admissible` is n_e / n_r >= 1; n_r = 0 gives NaN ratios.
+    """
+    if not 0 < level < 1:
+        raise ValueError(f"level = {level!r} is not allowed: a confidence level in (0, 1), e.g. 0.95")
+    table = steady_state(df, distance, steady)
+    make_reference = DISTANCES[distance][2]
+    references: dict[int, Reference] = {}
+    z = norm.ppf(0.5 + level / 2)
+    out = []
+    for row in table.to_dict("records"):
+        d = int(row["param_d"])
+        if d not in references:
+            references[d] = make_reference(d, draws=reference_draws)
+        inv = references[d].invert(row["D_mean"])
+        se_log = math.hypot(row["D_se"] / row["D_mean"], inv.rel_se) / abs(inv.slope)
+        n_r = row["n_r"] if row["n_r"] > 0 else float("nan")
+        row.update(distance=distance, n_e=inv.n, n_e_se=inv.n * se_log,
+                   n_e_low=inv.n * math.exp(-z * se_log), n_e_high=inv.n * math.exp(z * se_log))
+        row.update(ratio=row["n_e"] / n_r, ratio_se=row["n_e_se"] / n_r,
+                   ratio_low=row["n_e_low"] / n_r, ratio_high=row["n_e_high"] / n_r)
+        row["admissible"] = bool(row["ratio"] >= 1) if np.isfinite(row["ratio"]) else None
+        out.append(row)
+    return pd.DataFrame(out).sort_values(["lam", "n_r", "n_s", "trial_id"], ignore_index=True)

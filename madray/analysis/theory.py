@@ -1,0 +1,82 @@
+"""Closed forms the analysis and the plots compare simulations against.
+
+Fresh-data loop, Gaussian family (MAD §5, App. H), squared mean error
+-----------------------------------------------------------------------
+Generation t fits Eq. 1 to n_r fresh real samples of N(0, I_d) and n_s samples of
+N(μ̂_{t-1}, λΣ̂_{t-1}); n = n_r + n_s, a = n_r/n, b = n_s/n. Write m_t = E‖μ̂_t‖² and
+τ_t = E tr Σ̂_t. Conditioning on generation t-1:
+
+    μ̂_t = a·(mean of n_r real) + b·(μ̂_{t-1} + mean of n_s draws of N(0, λΣ̂_{t-1}))
+    m_t = (a·d + b·λ·τ_{t-1})/n + b²·m_{t-1}                                    (i)
+
+The unbiased covariance of the pooled sample sees both within-group spreads and the gap
+between the group means (0 for the real group, μ̂_{t-1} for the synthetic one):
+
+    τ_t = a·d + b·λ·τ_{t-1} + a·b·n/(n-1) · m_{t-1}                            (ii)
+
+At the steady state (m_t = m_{t-1}, τ_t = τ_{t-1}), solving (i)-(ii) and using that n
+i.i.d. real samples give E‖μ̂ - μ‖² = d/n, so n_e = d/m (MAD Eq. 3 with the squared mean
+error as the distance):
+
+    n_e/n_r = (1 + b)(1 - λb)/a  -  λb²/(a(n - 1))
+
+For λ = 1 the leading term is (1 + b) = (n_r + 2 n_s)/(n_r + n_s) ≥ 1 and the correction
+n_s²/(n_r (n_r + n_s)(n_r + n_s - 1)) vanishes as n grows. For λ < 1 the mean gets *better*
+still (the synthetic draws scatter less around μ̂_{t-1}), so the mean error alone never shows
+the λ phase transition: that is a covariance (diversity) effect, which is why n_e's default
+distance is the Fréchet distance (see madray/analysis/ess.py).
+
+Linear regression (Gerstgrasser et al. 2024, §2)
+------------------------------------------------
+x ~ N(0, I_d), T samples, OLS: E‖ŵ - w‖² = σ²d/(T - d - 1) per refit on labels with noise σ².
+`replace` adds one such term per generation (noise scale √λ·σ after generation 1);
+`accumulate` (n_ini = n_s = T) averages the growing pool, e_t = e_{t-1} + η_t/t, so the
+error is ≈ σ²d/(T - d - 1)·(1 + λ Σ_{i=2..t} 1/i²) < π²/6 times generation 1's for λ = 1.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def _fractions(n_r, n_s) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    n_r, n_s = np.asarray(n_r, dtype=float), np.asarray(n_s, dtype=float)
+    if np.any(n_r < 1) or np.any(n_s < 0):
+        raise ValueError(f"n_e/n_r needs n_r >= 1 and n_s >= 0, got n_r = {n_r}, n_s = {n_s}")
+    n = n_r + n_s
+    return n, n_r / n, n_s / n
+
+
+def mean_ne_ratio(n_r, n_s, lam=1.0) -> np.ndarray:
+    """Exact steady-state n_e/n_r of the fresh-data loop for the squared mean error (see module doc)."""
+    n, a, b = _fractions(n_r, n_s)
+    if np.any(n < 2):
+        raise ValueError("the unbiased covariance needs n_r + n_s >= 2")
+    return (1 + b) * (1 - lam * b) / a - lam * b**2 / (a * (n - 1))
+
+
+def mean_ne_ratio_limit(n_r, n_s, lam=1.0) -> np.ndarray:
+    """The large-sample limit of `mean_ne_ratio`: (1 + b)(1 - λb)/a; (n_r + 2n_s)/(n_r + n_s) at λ = 1."""
+    _, a, b = _fractions(n_r, n_s)
+    return (1 + b) * (1 - lam * b) / a
+
+
+def ols_error(d: int, sigma: float, T: int) -> float:
+    """E‖ŵ - w‖² of OLS on T samples with x ~ N(0, I_d) and label noise σ² (needs T > d + 1)."""
+    if T <= d + 1:
+        raise ValueError(f"the OLS error σ²d/(T-d-1) needs T > d + 1, got T = {T}, d = {d}")
+    return sigma**2 * d / (T - d - 1)
+
+
+def linreg_replace_error(generations: int, d: int, sigma: float, n_ini: int, n_s: int, lam: float = 1.0) -> np.ndarray:
+    """Expected excess test error of generations 1..G in the replace loop (exact)."""
+    steps = np.full(generations, lam * ols_error(d, sigma, n_s))
+    steps[0] = ols_error(d, sigma, n_ini)
+    return np.cumsum(steps)
+
+
+def linreg_accumulate_error(generations: int, d: int, sigma: float, T: int, lam: float = 1.0) -> np.ndarray:
+    """Gerstgrasser et al.'s bounded accumulate curve (n_ini = n_s = T; approximation XᵀX ≈ T·I)."""
+    inv_sq = lam / np.arange(1, generations + 1) ** 2
+    inv_sq[0] = 1.0
+    return ols_error(d, sigma, T) * np.cumsum(inv_sq)

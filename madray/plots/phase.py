@@ -1,0 +1,73 @@
+"""The n_e / n_r phase diagram over (n_r, n_s), one panel per λ, with the admissibility boundary (MAD Fig. 10)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import seaborn as sns
+from matplotlib.colors import TwoSlopeNorm
+from matplotlib.figure import Figure
+
+from madray.analysis.ess import effective_sample_size
+from madray.plots.style import describe, new_figure, panels, seaborn_style, varying
+
+
+def fresh_gaussian(df: pd.DataFrame) -> pd.DataFrame:
+    """The rows n_e / n_r is defined for: gaussian family, fresh-data loop, n_r > 0."""
+    return df[(df["family"] == "gaussian") & (df["loop"] == "fresh_data") & (df["n_r"] > 0)]
+
+
+def ratio_grid(table: pd.DataFrame) -> pd.DataFrame:
+    """n_e / n_r with n_r as rows (largest on top, as on a y axis) and n_s as columns."""
+    grid = table.pivot_table(index="n_r", columns="n_s", values="ratio", aggfunc="mean")
+    return grid.sort_index(ascending=False)
+
+
+def _annotate(ax, grid: pd.DataFrame, norm) -> None:
+    """Write each cell's ratio (seaborn's annot=True re-draws the whole figure per panel to pick text colours)."""
+    for (i, j), value in np.ndenumerate(grid.to_numpy(dtype=float)):
+        if np.isfinite(value):
+            dark = abs(norm(value) - 0.5) > 0.3  # strong colours at both ends of RdBu
+            ax.text(j + 0.5, i + 0.5, f"{value:.2f}", ha="center", va="center", fontsize="small",
+                    color="white" if dark else "black")
+
+
+def _boundary(ax, grid: pd.DataFrame) -> bool:
+    """Contour n_e / n_r = 1 through the cell centres; False when the grid cannot show one."""
+    values = grid.to_numpy(dtype=float)
+    if min(values.shape) < 2 or np.isnan(values).any() or not (values.min() < 1 < values.max()):
+        return False
+    x, y = np.meshgrid(np.arange(values.shape[1]) + 0.5, np.arange(values.shape[0]) + 0.5)
+    ax.contour(x, y, values, levels=[1.0], colors="black", linewidths=2)
+    return True
+
+
+@seaborn_style
+def phase_diagram(df: pd.DataFrame, distance: str = "frechet", steady: int | None = None,
+                  table: pd.DataFrame | None = None) -> Figure:
+    """Heat map of n_e / n_r (annotated) per λ; black line: the admissibility boundary n_e / n_r = 1.
+
+    `table` is `effective_sample_size(...)` when already computed; otherwise it is computed here.
+    """
+    rows = fresh_gaussian(df)
+    if rows.empty:
+        raise ValueError("the phase diagram needs gaussian fresh_data trials with n_r > 0; these results have none")
+    table = table if table is not None else effective_sample_size(rows, distance=distance, steady=steady)
+    keys = ["lam"] + [k for k in varying(table, ["param_d", "n_ini", "K", "p", "seed"]) if k in table]
+    finite = table["ratio"][np.isfinite(table["ratio"])]
+    norm = TwoSlopeNorm(vcenter=1.0, vmin=min(finite.min(), 0.99), vmax=max(finite.max(), 1.01))
+    groups = list(panels(table, keys))
+    fig, axes = new_figure(len(groups), size=(5.2, 4.2))
+    for ax, (title, sub) in zip(axes, groups):
+        grid = ratio_grid(sub)
+        sns.heatmap(grid, ax=ax, cmap="RdBu", norm=norm, linewidths=0.5, cbar_kws={"label": "n_e / n_r (dimensionless)"})
+        _annotate(ax, grid, norm)
+        _boundary(ax, grid)
+        ax.set(title=title, xlabel="n_s (synthetic samples per generation)",
+               ylabel="n_r (fresh real samples per generation)")
+    window = f"generations {table['steady_from'].min()}–{table['steady_to'].max()}"
+    fig.suptitle(
+        f"Effective sample size n_e / n_r of the fresh-data loop (MAD Fig. 10); distance: {table['distance'].iloc[0]}, "
+        f"steady state: {window}\nblack line: admissibility boundary n_e / n_r = 1 (admissible towards large n_r, small n_s); "
+        f"{describe(rows, skip=('lam', 'n_r', 'n_s'))}", fontsize="medium")
+    return fig

@@ -1,0 +1,171 @@
+"""Each figure carries the data it was given: line counts, labels, and plotted values equal to pandas aggregates."""
+
+import io
+import math
+
+import matplotlib.image as mpimg
+import numpy as np
+import pandas as pd
+import pytest
+from matplotlib.collections import QuadMesh
+from matplotlib.figure import Figure
+
+from madray.analysis import effective_sample_size, linreg_accumulate_error, linreg_replace_error
+from madray.analysis import trial_config as rebuilt
+from madray.analysis.theory import ols_error
+from madray.config import parse_sweep
+from madray.models.gmm import GaussianMixture
+from madray.plots import (
+    figures, gmm_samples, linreg_vs_theory, metric_vs_generation, phase_diagram, precision_recall, sample_grids,
+)
+from madray.trial import run_trial
+
+SPECS = [
+    {"name": "gauss", "family": "gaussian", "loop": "fresh_data", "generations": 6, "replicates": 20, "seed": 1,
+     "n_ini": 100, "params": {"gaussian": {"d": 2}},
+     "grid": {"loop": ["fresh_data", "fully_synthetic"], "lam": [1.0, 0.7], "n_r": [50, 100], "n_s": [20, 300]}},
+    {"name": "lin", "family": "linreg", "loop": "replace", "generations": 4, "replicates": 40, "seed": 2,
+     "n_ini": 20, "n_s": 20, "params": {"linreg": {"d": 3, "n_test": 20}}, "grid": {"loop": ["replace", "accumulate"]}},
+    {"name": "mix", "family": "gmm", "loop": "fully_synthetic", "generations": 3, "replicates": 2, "seed": 3,
+     "n_ini": 100, "n_s": 100, "params": {"gmm": {"em_iters": 20, "n_eval": 200}}},
+]
+
+
+@pytest.fixture(scope="module")
+def results():
+    rows = [row for spec in SPECS for cfg in parse_sweep(spec).trials for row in run_trial(cfg)]
+    return pd.DataFrame(rows)
+
+
+def family(df, name):
+    return df[df["family"] == name]
+
+
+def lines_by_label(ax):
+    return {line.get_label(): line for line in ax.get_lines()}
+
+
+def test_metric_vs_generation_draws_means_and_sd_bands(results):
+    df = family(results, "gaussian")
+    fig = metric_vs_generation(df, "trace_cov")
+    assert isinstance(fig, Figure)
+    axes = fig.get_axes()
+    assert len(axes) == 4  # the knobs besides loop and λ that vary: n_r × n_s panels
+    assert {ax.get_title() for ax in axes} == {f"n_r={r}, n_s={s}" for r in (50, 100) for s in (20, 300)}
+    ax = next(a for a in axes if a.get_title() == "n_r=100, n_s=300")
+    lines = lines_by_label(ax)
+    assert set(lines) == {f"loop={lp}, λ={lam:g}" for lp in ("fresh_data", "fully_synthetic") for lam in (1.0, 0.7)}
+    assert ax.get_xlabel() == "generation t" and ax.get_ylabel() == "tr Σ̂ (data units²)"
+    sub = df[(df.n_r == 100) & (df.n_s == 300) & (df.loop == "fully_synthetic") & (df.lam == 0.7)]
+    agg = sub.groupby("generation")["trace_cov"].agg(["mean", "std"])
+    line = lines["loop=fully_synthetic, λ=0.7"]
+    np.testing.assert_array_equal(line.get_xdata(), agg.index)
+    np.testing.assert_allclose(line.get_ydata(), agg["mean"], rtol=1e-12)
+    band = [c for c in ax.collections if np.allclose(c.get_facecolor()[0][:3], line.get_color()[:3])]
+    ys = band[0].get_paths()[0].vertices[:, 1]
+    for gen_mean, gen_sd in zip(agg["mean"], agg["std"]):  # ±1 s.d. over replicates at every generation
+        assert np.isclose(ys, gen_mean + gen_sd).any() and np.isclose(ys, gen_mean - gen_sd).any()
+    title = fig._suptitle.get_text()
+    assert "trace_cov vs generation" in title and "d=2" in title and "R=20 replicates" in title
+
+
+def test_metric_vs_generation_names_what_is_missing(results):
+    with pytest.raises(ValueError, match="metric = 'fid' has no data.*trace_cov"):
+        metric_vs_generation(results, "fid")
+
+
+def test_phase_diagram_shows_the_n_e_table(results):
+    df = family(results, "gaussian")
+    fig = phase_diagram(df)
+    table = effective_sample_size(df[df.loop == "fresh_data"])
+    axes = [ax for ax in fig.get_axes() if ax.get_title().startswith("λ")]
+    assert [ax.get_title() for ax in axes] == ["λ=0.7", "λ=1"]
+    for ax, (lam, rows) in zip(axes, table.groupby("lam")):
+        mesh = next(c for c in ax.collections if isinstance(c, QuadMesh))
+        expected = rows.pivot(index="n_r", columns="n_s", values="ratio").sort_index(ascending=False)
+        np.testing.assert_allclose(np.asarray(mesh.get_array()).reshape(expected.shape), expected.to_numpy())
+        assert [t.get_text() for t in ax.get_xticklabels()] == ["20", "300"]
+        assert [t.get_text() for t in ax.get_yticklabels()] == ["100", "50"]
+        assert "n_s (synthetic samples per generation)" == ax.get_xlabel()
+        crosses = expected.to_numpy().min() < 1 < expected.to_numpy().max()
+        has_contour = any("Contour" in type(c).__name__ for c in ax.collections)
+        assert has_contour == crosses
+    assert (table[table.lam == 0.7]["ratio"] < 1).any()  # the data cross: λ = 0.7 shows a boundary
+    assert "MAD Fig. 10" in fig._suptitle.get_text()
+
+
+def test_gmm_samples_are_the_points_whose_modes_were_counted(results):
+    df = family(results, "gmm")
+    fig = gmm_samples(df, generations=[1, 3])
+    axes = fig.get_axes()
+    assert [ax.get_title().split(":")[0] for ax in axes] == ["t = 1", "t = 3"]
+
+    fam = GaussianMixture(rebuilt(df, df.trial_id.iloc[0]))
+    for ax, t in zip(axes, (1, 3)):
+        points = ax.collections[1].get_offsets()  # [0]: the true modes, [1]: the samples
+        assert len(points) == 200
+        covered, _ = fam.mode_stats(np.asarray(points)[None])
+        recorded = df[(df.generation == t) & (df.replicate == 0)]["modes_covered"].iloc[0]
+        assert covered[0] == recorded
+        assert ax.get_title().startswith(f"t = {t}: {recorded:.0f} of 25 modes covered")
+    np.testing.assert_allclose(np.asarray(axes[0].collections[0].get_offsets()), fam.modes)
+
+
+def test_linreg_figure_has_data_and_theory_lines(results):
+    df = family(results, "linreg")
+    fig = linreg_vs_theory(df)
+    (ax,) = fig.get_axes()
+    lines = lines_by_label(ax)
+    for loop in ("replace", "accumulate"):
+        means = df[df.loop == loop].groupby("generation")["test_error"].mean()
+        np.testing.assert_allclose(lines[f"loop={loop}"].get_ydata(), means, rtol=1e-12)
+    np.testing.assert_allclose(lines["theory replace: Σ σ²d/(T−d−1)"].get_ydata(), linreg_replace_error(4, 3, 1.0, 20, 20))
+    np.testing.assert_allclose(lines["theory replace: Σ σ²d/(T−d−1)"].get_ydata(), np.arange(1, 5) * 3 / 16)
+    np.testing.assert_allclose(lines["theory accumulate ≈ σ²d/(T−d−1)·Σ 1/i²"].get_ydata(), linreg_accumulate_error(4, 3, 1.0, 20))
+    np.testing.assert_allclose(lines["bound π²/6 · generation 1"].get_ydata(), math.pi**2 / 6 * ols_error(3, 1.0, 20))
+    assert ax.get_ylabel() == "excess test error ‖ŵ − w*‖² (label units²)"
+
+
+def test_precision_recall_trajectories():
+    rng = np.random.default_rng(0)
+    df = pd.DataFrame([{"sweep": "s", "trial_id": f"t{lam}", "family": "img", "loop": "fully_synthetic", "lam": lam,
+                        "replicate": r, "generation": g, "precision": rng.random(), "recall": rng.random()}
+                       for lam in (1.0, 0.5) for r in range(3) for g in (1, 2, 3)])
+    fig = precision_recall(df)
+    (ax,) = fig.get_axes()
+    paths = {ln.get_label(): ln for ln in ax.get_lines() if not ln.get_label().startswith("_")}
+    assert set(paths) == {"λ=1", "λ=0.5"}
+    means = df[df.lam == 0.5].groupby("generation")[["recall", "precision"]].mean()
+    np.testing.assert_allclose(paths["λ=0.5"].get_xdata(), means["recall"])
+    np.testing.assert_allclose(paths["λ=0.5"].get_ydata(), means["precision"])
+    assert ax.get_xlabel() == "recall (fraction)" and ax.get_ylabel() == "precision (fraction)"
+    with pytest.raises(ValueError, match="'precision' and 'recall'"):
+        precision_recall(df.drop(columns="recall"))
+
+
+def test_sample_grids_show_the_saved_artifacts(results, tmp_path):
+    df = family(results, "gmm")
+    tid = df.trial_id.iloc[0]
+    folder = tmp_path / "artifacts" / tid  # the layout of madray.results.store
+    folder.mkdir(parents=True)
+    images = {}
+    for g in (1, 2, 3):
+        buf = io.BytesIO()
+        mpimg.imsave(buf, np.random.default_rng(g).random((8, 8, 3)), format="png")
+        (folder / f"gen-{g:06d}-samples.png").write_bytes(buf.getvalue())
+        images[g] = mpimg.imread(io.BytesIO(buf.getvalue()), format="png")
+    fig = sample_grids(df, str(tmp_path))
+    axes = fig.get_axes()
+    assert [ax.get_title() for ax in axes] == ["generation 1", "generation 2", "generation 3"]
+    for ax, g in zip(axes, (1, 2, 3)):
+        np.testing.assert_array_equal(ax.get_images()[0].get_array(), images[g])
+    assert "sample-grids" in figures(df, str(tmp_path))
+    with pytest.raises(ValueError, match="no sample grids"):
+        sample_grids(df, str(tmp_path / "elsewhere"))
+
+
+def test_figures_pick_what_applies(results):
+    names = set(figures(family(results, "linreg")))
+    assert names == {"test_error-vs-generation", "heldout_mse-vs-generation", "linreg-replace-vs-accumulate"}
+    gauss = set(figures(family(results, "gaussian")))
+    assert gauss == {"mean_error-vs-generation", "trace_cov-vs-generation", "frechet-vs-generation", "phase-diagram"}
