@@ -10,17 +10,11 @@ import pandas as pd
 from madray.analysis.ess import effective_sample_size
 from madray.plots import figures, save_figures
 from madray.plots.phase import fresh_gaussian
-from madray.results.store import RESULTS_DIR, load_results
+from madray.results.store import load_failures, load_results, sweep_folder
 from madray.results.summary import summary_table
 
 NE_COLUMNS = ["lam", "n_r", "n_s", "param_d", "steady_from", "steady_to", "n_e", "n_e_low", "n_e_high",
               "ratio", "ratio_low", "ratio_high", "admissible"]
-
-
-def sweep_folder(path: str) -> str:
-    """The sweep folder (sweep.yaml, results/, artifacts/) from itself or its results/ folder."""
-    path = path.rstrip("/")
-    return path[: -len(RESULTS_DIR) - 1] if path.endswith("/" + RESULTS_DIR) else path
 
 
 def markdown_table(df: pd.DataFrame) -> str:
@@ -37,12 +31,8 @@ def markdown_table(df: pd.DataFrame) -> str:
 
 
 def failed_trials(path: str, df: pd.DataFrame) -> pd.DataFrame:
-    """Failure records (madray.results.store.load_failures, where available) plus trials that stopped early."""
-    try:
-        from madray.results.store import load_failures
-        recorded = load_failures(path)
-    except (ImportError, FileNotFoundError):
-        recorded = pd.DataFrame(columns=["trial_id", "generation", "kind", "error"])
+    """Failure records (`load_failures`) plus trials whose results stop before their last generation."""
+    recorded = load_failures(path)
     done = df.groupby("trial_id").agg(generation=("generation", "max"), generations=("generations", "first"))
     short = done[done["generation"] < done["generations"]].reset_index()
     short = short[~short["trial_id"].isin(recorded["trial_id"])]

@@ -46,9 +46,8 @@ def as_config_error(func):
 
 @as_config_error
 def run(args: argparse.Namespace) -> int:
-    from madray.analysis.report import sweep_folder
     from madray.plots import figures, save_figures
-    from madray.results.store import load_results
+    from madray.results.store import load_results, sweep_folder
 
     root = sweep_folder(args.path)
     if args.out is None and "://" in root:

@@ -14,7 +14,6 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from madray.analysis.trials import trial_config
-from madray.models.gmm import grid_modes
 from madray.plots.style import describe, new_figure, seaborn_style
 from madray.seeding import Stream, rng
 from madray.trial import Trial
@@ -57,6 +56,8 @@ def gmm_samples(df: pd.DataFrame, trial_id: str | None = None, generations: list
     rows = df[df["trial_id"] == trial_id]
     generations = generations or spread(int(rows["generation"].max()), panels)
     samples = generation_samples(df, trial_id, generations, replicate)
+    from madray.models.gmm import grid_modes  # imports POT: only when a GMM figure is drawn
+
     first = rows.iloc[0]
     modes = grid_modes(int(first["param_grid"]), float(first["param_spacing"]))
     covered = rows[rows["replicate"] == replicate].set_index("generation")["modes_covered"]
