@@ -32,14 +32,12 @@ def _annotate(ax, grid: pd.DataFrame, norm) -> None:
                     color="white" if dark else "black")
 
 
-def _boundary(ax, grid: pd.DataFrame) -> bool:
-    """Contour n_e / n_r = 1 through the cell centres; False when the grid cannot show one."""
+def _boundary(ax, grid: pd.DataFrame) -> None:
+    """Contour n_e / n_r = 1 through the cell centres, where the grid is 2-D, complete, and crosses 1."""
     values = grid.to_numpy(dtype=float)
-    if min(values.shape) < 2 or np.isnan(values).any() or not (values.min() < 1 < values.max()):
-        return False
-    x, y = np.meshgrid(np.arange(values.shape[1]) + 0.5, np.arange(values.shape[0]) + 0.5)
-    ax.contour(x, y, values, levels=[1.0], colors="black", linewidths=2)
-    return True
+    if min(values.shape) >= 2 and not np.isnan(values).any() and values.min() < 1 < values.max():
+        x, y = np.meshgrid(np.arange(values.shape[1]) + 0.5, np.arange(values.shape[0]) + 0.5)
+        ax.contour(x, y, values, levels=[1.0], colors="black", linewidths=2)
 
 
 @seaborn_style
@@ -54,8 +52,8 @@ def phase_diagram(df: pd.DataFrame, distance: str = "frechet", steady: int | Non
         raise ValueError("the phase diagram needs gaussian fresh_data trials with n_r > 0; these results have none")
     table = table if table is not None else effective_sample_size(rows, distance=distance, steady=steady)
     keys = ["lam"] + [k for k in varying(table, ["param_d", "n_ini", "K", "p", "seed"]) if k in table]
-    finite = table["ratio"][np.isfinite(table["ratio"])]
-    norm = TwoSlopeNorm(vcenter=1.0, vmin=min(finite.min(), 0.99), vmax=max(finite.max(), 1.01))
+    finite = table["ratio"][np.isfinite(table["ratio"])].tolist() or [1.0]  # NaN: n_e off the reference grid
+    norm = TwoSlopeNorm(vcenter=1.0, vmin=min(min(finite), 0.99), vmax=max(max(finite), 1.01))
     groups = list(panels(table, keys))
     fig, axes = new_figure(len(groups), size=(5.2, 4.2))
     for ax, (title, sub) in zip(axes, groups):
