@@ -102,6 +102,14 @@ def test_lambda_below_one_has_a_phase_transition():
     assert (mean["ratio_low"] > 1).all()
 
 
+def test_drift_flags_a_window_that_is_not_at_steady_state():
+    steady = effective_sample_size(fresh_loop(20, 0, 1.0, generations=8, replicates=300)).iloc[0]
+    assert abs(steady["drift_z"]) < 4  # i.i.d. fits every generation: no drift
+    # a start far better than the steady state (n_ini = 2000 vs n_e ≈ 2 n_r) is forgotten only at rate b² ≈ 0.88
+    approach = effective_sample_size(fresh_loop(20, 300, 1.0, n_ini=2000, generations=8, replicates=600)).iloc[0]
+    assert approach["drift_z"] > 6
+
+
 # --------------------------------------------------------------------------- input checks
 def test_bad_inputs_are_named():
     df = fresh_loop(10, 10, 1.0, generations=4, replicates=5)

@@ -64,13 +64,29 @@ def steady_state(df: pd.DataFrame, distance: str = "frechet", steady: int | None
         if not 1 <= window <= last:
             raise ValueError(f"steady = {window} generations is not allowed: trial {trial_id} has {last}; use 1..{last}")
         tail = trial[trial["generation"] > last - window]
-        per_replicate = tail.assign(D=transform(tail[column].to_numpy(float))).groupby("replicate")["D"].mean()
-        reps = len(per_replicate)
-        se = per_replicate.std(ddof=1) / math.sqrt(reps) if reps > 1 else float("nan")
+        D = tail.assign(D=transform(tail[column].to_numpy(float))).pivot(index="replicate", columns="generation", values="D")
+        per_replicate = D.mean(axis=1)
         config = {k: trial[k].iloc[0] for k in KEEP if k in trial}
         rows.append({"trial_id": trial_id, **config, "steady_from": last - window + 1, "steady_to": last,
-                     "D_mean": per_replicate.mean(), "D_se": se})
+                     "D_mean": per_replicate.mean(), "D_se": _se(per_replicate), "drift_z": _drift_z(D)})
     return pd.DataFrame(rows)
+
+
+def _se(values: pd.Series) -> float:
+    return values.std(ddof=1) / math.sqrt(len(values)) if len(values) > 1 else float("nan")
+
+
+def _drift_z(D: pd.DataFrame) -> float:
+    """Late half minus early half of the window (replicates × generations), in standard errors.
+
+    A loop at its steady state gives |drift_z| of order 1; a large value says the window still
+    contains the approach to it (run more generations or pass a shorter `steady`).
+    """
+    half = D.shape[1] // 2
+    if half == 0:
+        return float("nan")
+    diff = D.iloc[:, -half:].mean(axis=1) - D.iloc[:, :half].mean(axis=1)
+    return float(diff.mean() / _se(diff))
 
 
 def effective_sample_size(
@@ -84,7 +100,8 @@ def effective_sample_size(
 
     `df` is `madray.load_results(...)` (or rows of `run_trial` as a DataFrame); `steady` is the
     number of final generations that make up the steady state (default: the second half).
-    `admissible` is n_e / n_r >= 1; n_r = 0 gives NaN ratios.
+    `admissible` is n_e / n_r >= 1; n_r = 0 gives NaN ratios. `drift_z` checks the steady state:
+    the late half of the window minus the early half, in standard errors (|drift_z| >> 3: not steady yet).
     """
     if not 0 < level < 1:
         raise ValueError(f"level = {level!r} is not allowed: a confidence level in (0, 1), e.g. 0.95")

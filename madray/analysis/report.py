@@ -13,7 +13,7 @@ from madray.plots.phase import fresh_gaussian
 from madray.results.store import load_failures, load_results, sweep_folder
 from madray.results.summary import summary_table
 
-NE_COLUMNS = ["lam", "n_r", "n_s", "param_d", "steady_from", "steady_to", "n_e", "n_e_low", "n_e_high",
+NE_COLUMNS = ["lam", "n_r", "n_s", "param_d", "steady_from", "steady_to", "drift_z", "n_e", "n_e_low", "n_e_high",
               "ratio", "ratio_low", "ratio_high", "admissible"]
 
 
@@ -57,7 +57,8 @@ def _sections(path: str, df: pd.DataFrame, fig_paths: dict[str, str], distance: 
         out += ["## Effective sample size (MAD Eq. 3)",
                 f"Distance: `{distance}`; n_e solves E[D(n_e i.i.d. real samples)] = steady-state mean of D; "
                 "intervals are 95% (delta method over replicates and the reference's Monte Carlo error). "
-                "Admissible: n_e / n_r ≥ 1.",
+                "Admissible: n_e / n_r ≥ 1. drift_z: the late half of the steady window minus the early half in "
+                "standard errors; |drift_z| well above 3 means the loop has not reached its steady state yet.",
                 markdown_table(table[[c for c in NE_COLUMNS if c in table]])]
     out.append("## Figures")
     out += [f"### {stem}\n![{stem}]({rel})" for stem, rel in fig_paths.items()]
