@@ -9,11 +9,14 @@ os.environ.setdefault("TUNE_DISABLE_AUTO_CALLBACK_LOGGERS", "1")
 
 @pytest.fixture(scope="session")
 def ray_local():
-    """One embedded Ray for the tests that only need a local instance (ray.init costs seconds)."""
+    """One embedded Ray for the tests that only need a local instance (ray.init costs seconds).
+
+    address="local" starts a new instance even when another Ray runs on this machine.
+    """
     import ray
 
     if not ray.is_initialized():
-        ray.init(num_cpus=2, include_dashboard=False, logging_level="WARNING")
+        ray.init(address="local", num_cpus=2, include_dashboard=False, logging_level="WARNING")
     yield ray
     ray.shutdown()
 
@@ -21,3 +24,9 @@ def ray_local():
 def write_sweep(path, text: str):
     path.write_text(text)
     return path
+
+
+@pytest.fixture(scope="session")
+def madray_cache(tmp_path_factory):
+    """A LeNet cache folder for the deep-model tests: the feature extractor is trained once per session."""
+    return str(tmp_path_factory.mktemp("madray-cache"))

@@ -59,8 +59,8 @@ def ensure_ray(address: str | None = None) -> None:
     address = address or os.environ.get("RAY_ADDRESS")
     if address:
         ray.init(address=address, logging_level=logging.WARNING)
-    else:
-        ray.init(include_dashboard=False, logging_level=logging.WARNING)
+    else:  # "local": never attach to some other Ray that happens to run on this machine
+        ray.init(address="local", include_dashboard=False, logging_level=logging.WARNING)
 
 
 def _labels(sweep: Sweep) -> dict[str, str]:
