@@ -2,9 +2,11 @@
 
 import os
 import secrets
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -35,8 +37,11 @@ def ray_head(tmp_path):
     env = {**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}", "RAY_USAGE_STATS_ENABLED": "0",
            "RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN_PATH": str(token)}
     env.pop("RAY_AUTH_TOKEN", None)
+    # Its own temp dir: `ray start` records its address in <temp dir>/ray_current_cluster, which every later
+    # plain ray.init() on the machine would try to join; a short path keeps its Unix sockets under 108 bytes.
+    temp_dir = tempfile.mkdtemp(prefix="rayjob-", dir="/tmp")
     cmd = [str(BIN / "ray"), "start", "--head", "--block", "--num-cpus=2", "--dashboard-host=127.0.0.1",
-           *(f"{opt}={port}" for opt, port in ports.items())]
+           f"--temp-dir={temp_dir}", *(f"{opt}={port}" for opt, port in ports.items())]
     head = subprocess.Popen(cmd, start_new_session=True, env=env, stdout=subprocess.DEVNULL,
                             stderr=open(tmp_path / "head.log", "w"))
     try:
@@ -58,6 +63,7 @@ def ray_head(tmp_path):
             time.sleep(0.2)
         else:
             os.killpg(head.pid, signal.SIGKILL)
+        shutil.rmtree(temp_dir, ignore_errors=True)
 
 
 def test_job_submission_runs_a_sweep(ray_head, tmp_path):

@@ -13,7 +13,8 @@ import torch
 import yaml
 
 import madray
-from madray.config import load_sweep
+from madray.config import dump_sweep, load_sweep, parse_sweep
+from madray.results.store import prepare_output
 from madray.sweep.checkpoint import CheckpointStore, decode, encode
 from madray.trial import Trial, run_trial
 from helpers import trial_config
@@ -70,6 +71,20 @@ def test_store_keeps_the_newest_and_skips_unreadable_files(tmp_path):
     Path(store.path("t", 3)).write_bytes(b"half a file")  # not how we write, but never trust a file
     assert store.load_latest("t")["generation"] == 2
     assert store.load_latest("other") is None
+
+
+def test_output_folder_resumes_the_same_sweep_and_refuses_another(tmp_path):
+    same = dump_sweep(parse_sweep(SWEEP))
+    other = dump_sweep(parse_sweep({**SWEEP, "generations": 7}))
+    root = str(tmp_path / "killme")
+    with pytest.raises(FileNotFoundError, match="nothing to resume"):
+        prepare_output(root, same, resume=True)
+    assert prepare_output(root, same) is False  # a new run
+    assert prepare_output(root, same) is True and prepare_output(root, same, resume=True) is True
+    with pytest.raises(FileExistsError, match=r"different sweep \(spec.generations: 60 there, 7 now\).*--overwrite"):
+        prepare_output(root, other)
+    assert prepare_output(root, other, overwrite=True) is False
+    assert prepare_output(root, other) is True
 
 
 # --------------------------------------------------------------------------- kill and resume

@@ -1,0 +1,69 @@
+"""What Ray Tune costs and what a second CPU buys, on the quickstart sweep.
+
+Prints, in one run:
+  - the sweep's trials through `run_trial` in a plain loop (one process, no Ray);
+  - the same sweep through `run_sweep` (Ray Tune, trial checkpoints, Parquet files) with 1 worker CPU,
+    and the overhead ratio Tune / plain loop (goal <= 1.2);
+  - the same with 2 worker CPUs, and the throughput ratio 1 CPU / 2 CPUs (goal >= 1.8).
+Ray's start-up (ray.init) is timed separately and not counted in the sweep times.
+
+    python benchmarks/bench_sweep.py                      # the quickstart as it is (several minutes)
+    python benchmarks/bench_sweep.py --set generations=3  # smaller
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import tempfile
+import time
+
+import ray
+
+from madray.config import load_sweep
+from madray.sweep import run_sweep
+from madray.trial import run_trial
+
+
+def plain_loop(sweep) -> float:
+    start = time.perf_counter()
+    for cfg in sweep.trials:
+        run_trial(cfg)
+    return time.perf_counter() - start
+
+
+def through_tune(sweep, cpus: int) -> tuple[float, float]:
+    """(ray.init seconds, run_sweep seconds) on a fresh local Ray with `cpus` CPUs."""
+    ray.shutdown()
+    start = time.perf_counter()
+    ray.init(address="local", num_cpus=cpus, include_dashboard=False, logging_level="ERROR")
+    started = time.perf_counter()
+    with tempfile.TemporaryDirectory() as out:
+        run_sweep(sweep, out, emit=lambda line: None)
+    done = time.perf_counter()
+    ray.shutdown()
+    return started - start, done - started
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--sweep", default=os.path.join(os.path.dirname(__file__), "..", "sweeps", "quickstart.yaml"))
+    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
+    args = parser.parse_args()
+    sweep = load_sweep(args.sweep, args.overrides)
+    gens = sum(t.generations for t in sweep.trials)
+    print(f"sweep {sweep.name!r}: {len(sweep.trials)} trials, {gens} trial-generations; "
+          f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
+    plain = plain_loop(sweep)
+    print(f"plain loop of run_trial        {plain:8.1f} s")
+    init1, tune1 = through_tune(sweep, 1)
+    print(f"Ray Tune, 1 worker CPU         {tune1:8.1f} s   (+ ray.init {init1:.1f} s)   "
+          f"overhead ratio {tune1 / plain:.2f} (goal <= 1.2)")
+    init2, tune2 = through_tune(sweep, 2)
+    print(f"Ray Tune, 2 worker CPUs        {tune2:8.1f} s   (+ ray.init {init2:.1f} s)   "
+          f"throughput 2 CPUs / 1 CPU {tune1 / tune2:.2f}x (goal >= 1.8)")
+    print(f"load average at the end {os.getloadavg()[0]:.1f}")
+
+
+if __name__ == "__main__":
+    main()
