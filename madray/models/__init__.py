@@ -15,6 +15,10 @@ FAMILIES: dict[str, str] = {
     "gaussian": "madray.models.gaussian:Gaussian",
     "gmm": "madray.models.gmm:GaussianMixture",
     "linreg": "madray.models.linreg:LinearRegression",
+    "flow": "madray.models.flow:Flow",
+    "vae": "madray.models.vae:VAE",
+    "ddpm": "madray.models.ddpm:DDPM",
+    "wgan_gp": "madray.models.wgan_gp:WGANGP",
 }
 
 

@@ -1,0 +1,1 @@
+"""Real data sources: MNIST images (offline) and the 2D Rosenbrock density (exact sampler)."""

@@ -1,0 +1,109 @@
+"""Training plumbing shared by the torch families: threads, device, seeding, minibatches, states.
+
+Everything random inside a torch fit or sample runs under `seeded(seed)`, a forked global torch
+RNG seeded from the trial's numpy generator, so weight initialisation, minibatch order, noise
+and dropout all follow from (trial seed, generation, stream) like the analytic families, and no
+global torch state leaks between replicates or trials.
+
+States are flat dicts "<module>.<parameter>" -> tensor with a leading replicate axis (R, ...),
+on the CPU, so `torch.save(state)` / `torch.load(path, weights_only=True)` round-trip them.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from typing import Callable, Iterator
+
+import numpy as np
+import torch
+from torch import nn
+
+from madray.config import TrialConfig
+
+Tensors = dict[str, torch.Tensor]
+
+
+def configure(cfg: TrialConfig) -> torch.device:
+    """Torch threads follow the trial's CPU resources; CUDA when the trial asked for a GPU and one exists."""
+    torch.set_num_threads(max(1, int(cfg.resources.cpu)))
+    if cfg.resources.gpu > 0 and torch.cuda.is_available():
+        return torch.device("cuda")
+    return torch.device("cpu")
+
+
+def seeds(rng: np.random.Generator, count: int) -> list[int]:
+    """`count` torch seeds drawn from a numpy generator (one per replicate)."""
+    return [int(s) for s in rng.integers(0, 2**62, size=count)]
+
+
+@contextlib.contextmanager
+def seeded(seed: int, device: torch.device) -> Iterator[None]:
+    """Run a block under a torch RNG seeded with `seed`; the caller's RNG state is restored after."""
+    devices = [device.index or 0] if device.type == "cuda" else []
+    with torch.random.fork_rng(devices=devices):
+        torch.manual_seed(seed)
+        yield
+
+
+def minibatches(n: int, batch_size: int, steps: int, device: torch.device) -> Iterator[torch.Tensor]:
+    """`steps` index batches: epochs of random permutations (batches never straddle two epochs)."""
+    batch_size = min(batch_size, n)
+    done = 0
+    while done < steps:
+        order = torch.randperm(n, device=device)
+        for start in range(0, n - batch_size + 1, batch_size):
+            if done == steps:
+                return
+            yield order[start : start + batch_size]
+            done += 1
+
+
+def run_steps(step: Callable[[Tensors], float], data: Tensors, steps: int, batch_size: int) -> np.ndarray:
+    """Call `step` on `steps` minibatches of `data` (dict of equally long tensors); returns its losses."""
+    first = next(iter(data.values()))
+    losses = [step({k: v[idx] for k, v in data.items()}) for idx in minibatches(len(first), batch_size, steps, first.device)]
+    return np.asarray(losses)
+
+
+def descend(optimizer: torch.optim.Optimizer, loss: torch.Tensor) -> float:
+    """One gradient step on `loss`; returns its value."""
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    optimizer.step()
+    return float(loss.detach())
+
+
+def to_device(batch: dict[str, np.ndarray], device: torch.device) -> Tensors:
+    """One replicate's numpy arrays as tensors (floats as float32, integers as int64)."""
+    out = {}
+    for k, v in batch.items():
+        dtype = np.float32 if np.issubdtype(v.dtype, np.floating) else np.int64
+        out[k] = torch.from_numpy(np.asarray(v).astype(dtype)).to(device)  # astype copies: inputs may be read-only
+    return out
+
+
+# --------------------------------------------------------------------------- states
+def module_state(modules: dict[str, nn.Module]) -> Tensors:
+    """Named modules -> one flat dict "<module>.<param>" -> CPU tensor."""
+    return {f"{name}.{k}": v.detach().cpu().clone() for name, m in modules.items() for k, v in m.state_dict().items()}
+
+
+def load_modules(modules: dict[str, nn.Module], flat: Tensors) -> None:
+    """Inverse of `module_state` (strict: every parameter must be present)."""
+    for name, m in modules.items():
+        prefix = f"{name}."
+        m.load_state_dict({k[len(prefix):]: v for k, v in flat.items() if k.startswith(prefix)})
+
+
+def stack_states(states: list[Tensors]) -> Tensors:
+    """Per-replicate flat states -> one state with a leading replicate axis."""
+    return {k: torch.stack([s[k] for s in states]) for k in states[0]}
+
+
+def replicate(state: Tensors, r: int) -> Tensors:
+    """Replicate r's slice of a stacked state."""
+    return {k: v[r] for k, v in state.items()}
+
+
+def replicates(state: Tensors) -> int:
+    return len(next(iter(state.values())))
