@@ -31,11 +31,12 @@ def test_1d_p1_equals_scipy_and_ignores_exact_max():
     assert wasserstein_samples(u, v, p=2, exact_max=10) == pytest.approx(ot.wasserstein_1d(u, v, p=2) ** 0.5, rel=1e-9)
 
 
+@pytest.mark.parametrize("m", [220, 300])  # 300 = equal sizes: the assignment-solver path
 @pytest.mark.parametrize("p", [1, 2])
-def test_2d_equals_pot(p):
+def test_2d_equals_pot(p, m):
     rng = np.random.default_rng(5 + p)
     x = rng.standard_normal((300, 2))
-    y = rng.standard_normal((220, 2)) * [1.0, 2.0] + 0.5
+    y = rng.standard_normal((m, 2)) * [1.0, 2.0] + 0.5
     assert wasserstein_samples(x, y, p=p) == pytest.approx(pot_exact(x, y, p), rel=1e-9)
 
 
