@@ -18,11 +18,15 @@ import os
 import tempfile
 import time
 
-import ray
+# Single-threaded BLAS in the plain loop too: Ray runs a 1-CPU trial with OMP_NUM_THREADS=1.
+for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ.setdefault(_var, "1")
 
-from madray.config import load_sweep
-from madray.sweep import run_sweep
-from madray.trial import run_trial
+import ray  # noqa: E402
+
+from madray.config import load_sweep  # noqa: E402
+from madray.sweep import run_sweep  # noqa: E402
+from madray.trial import run_trial  # noqa: E402
 
 
 def plain_loop(sweep) -> float:

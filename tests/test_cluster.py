@@ -8,17 +8,21 @@ import numpy as np
 import pytest
 import ray
 import yaml
+from threadpoolctl import threadpool_limits
 from ray.cluster_utils import Cluster
+from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
 import madray
 from madray.config import parse_sweep
 from madray.sweep import run_sweep
 from madray.trial import run_trial
 
+# Trials long enough (fresh real samples are drawn, not checkpointed) that the first outlasts the start of the
+# second node's trainable actor: a trial that finishes first hands its reused actor to the next pending trial.
 SWEEP = {
-    "name": "spread", "family": "gaussian", "loop": "fresh_data", "generations": 30, "replicates": 3,
-    "n_ini": 30, "n_r": 10, "n_s": 20, "seed": 5, "params": {"gaussian": {"d": 3}},
-    "grid": {"lam": [1.0, 0.7], "n_s": [20, 40]},
+    "name": "spread", "family": "gaussian", "loop": "fresh_data", "generations": 40, "replicates": 4,
+    "n_ini": 200, "n_r": 5000, "n_s": 100, "seed": 5, "params": {"gaussian": {"d": 100}},
+    "grid": {"lam": [1.0, 0.5]},
 }
 
 
@@ -30,6 +34,16 @@ def two_worker_cluster():
     workers = [cluster.add_node(num_cpus=1) for _ in range(2)]
     cluster.wait_for_nodes()
     ray.init(address=cluster.address, logging_level="WARNING")
+    # Warm a worker process on each node (imports included), so that the second trainable actor starts
+    # while the first trial still runs; otherwise one reused actor may take every trial.
+    def import_trainable() -> str:  # local: pickled by value, workers cannot import this test module
+        import madray.sweep.trainable  # noqa: F401
+
+        return ray.get_runtime_context().get_node_id()
+
+    warm = ray.remote(num_cpus=1)(import_trainable)
+    on = [NodeAffinitySchedulingStrategy(w.node_id, soft=False) for w in workers]
+    assert set(ray.get([warm.options(scheduling_strategy=s).remote() for s in on])) == {w.node_id for w in workers}
     yield {w.node_id for w in workers}
     ray.shutdown()
     cluster.shutdown()
@@ -42,13 +56,13 @@ def test_trials_spread_over_nodes_with_single_process_rows(two_worker_cluster, t
         outcome = run_sweep(sweep, str(tmp_path / "out"), emit=lambda line: None)
     assert any("local path on a multi-node cluster" in str(w.message) for w in caught)
     assert not outcome.failed
-    # two 1-CPU workers and nothing on the head; a trial outlasts starting a second trainable actor,
-    # so the reused actors sit on both nodes
+    # two 1-CPU workers and nothing on the head
     assert set(outcome.nodes.values()) == two_worker_cluster
     df = madray.load_results(outcome.root)
-    assert len(df) == 4 * 3 * 30
+    assert len(df) == 2 * 4 * 40
     for cfg in sweep.trials:
-        want = sorted(run_trial(cfg), key=lambda r: (r["replicate"], r["generation"]))
+        with threadpool_limits(1):  # as in a 1-CPU Ray worker (OMP_NUM_THREADS=1): same BLAS summation order
+            want = sorted(run_trial(cfg), key=lambda r: (r["replicate"], r["generation"]))
         got = df[df["trial_id"] == cfg.trial_id]
         for metric in ("mean_error", "trace_cov", "frechet"):
             np.testing.assert_array_equal(got[metric].to_numpy(), [r[metric] for r in want])
