@@ -52,7 +52,7 @@ def frechet_distance(mu1: np.ndarray, sigma1: np.ndarray, mu2: np.ndarray, sigma
     mu2, sigma2 = as_gaussian(mu2, sigma2, "second Gaussian")
     if mu1.shape[-1] != mu2.shape[-1]:
         raise ValueError(f"the Gaussians have different dimensions: {mu1.shape[-1]} and {mu2.shape[-1]}")
-    batch = np.broadcast_shapes(mu1.shape[:-1], sigma1.shape[:-2], mu2.shape[:-1], sigma2.shape[:-2])
+    batch = _batch_shape(mu1, sigma1, mu2, sigma2)
     # Σ1^½ Σ2 Σ1^½ and Σ2^½ Σ1 Σ2^½ have the same spectrum: decompose the less batched one.
     if _batch_size(sigma2) < _batch_size(sigma1):
         mu1, sigma1, mu2, sigma2 = mu2, sigma2, mu1, sigma1
@@ -97,6 +97,16 @@ class RootedGaussian:
         diff = self.mean - mu
         fd = np.einsum("...i,...i->...", diff, diff) + self.trace + _trace(sigma) - 2.0 * trace_sqrt
         return np.maximum(fd, 0.0)
+
+
+def _batch_shape(mu1, sigma1, mu2, sigma2) -> tuple[int, ...]:
+    shapes = (mu1.shape[:-1], sigma1.shape[:-2], mu2.shape[:-1], sigma2.shape[:-2])
+    try:
+        return np.broadcast_shapes(*shapes)
+    except ValueError:
+        raise ValueError(
+            "batch shapes do not broadcast: mu1 {}, sigma1 {}, mu2 {}, sigma2 {}".format(*shapes)
+        ) from None
 
 
 def _trace(sigma: np.ndarray) -> np.ndarray:
