@@ -80,3 +80,17 @@ def test_cluster_yaml_passes_ray_autoscaler_validation():
     broken = {**config, "available_node_types": {**types, "cpu": {**types["cpu"], "min_wokers": 1}}}
     with pytest.raises(Exception, match="min_wokers"):
         validate_config(prepare_config(broken))
+
+
+def test_shared_inputs_are_put_once_per_shared_key():
+    from madray.sweep.runner import ensure_ray, put_shared_inputs
+
+    ensure_ray()
+    sweep = parse_sweep({**SWEEP, "params": {"gaussian": {"d": 2}, "linreg": {"d": 3}},
+                         "grid": {"family": ["gaussian", "linreg"], "lam": [1.0, 0.5]}})
+    refs = put_shared_inputs(sweep.trials)
+    by_family = {}
+    for cfg in sweep.trials:
+        by_family.setdefault(cfg.family, set()).add(refs[cfg.trial_id].hex())
+    assert {f: len(r) for f, r in by_family.items()} == {"gaussian": 1, "linreg": 1}
+    assert by_family["gaussian"] != by_family["linreg"]
