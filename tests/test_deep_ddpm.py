@@ -7,7 +7,7 @@ import torch
 from deep_helpers import deep_config, mnist_shared
 from madray.models import diffusion
 from madray.models.ddpm import DDPM
-from madray.models.torch_training import module_state, seeded, stack_states
+from madray.models.torch_training import EMA, module_state, seeded, stack_states
 from madray.seeding import Stream, rng
 
 T = 500
@@ -62,6 +62,25 @@ def test_ddim_step_eta_one_is_the_ddpm_posterior_eta_zero_recovers_x0():
         assert sigma0 == 0
 
 
+def test_ema_is_the_warmed_up_weighted_sum_of_iterates():
+    net = torch.nn.Linear(3, 1, bias=False).double()
+    w0 = net.weight.detach().clone()
+    ema = EMA(net, decay=0.9)
+    iterates = [torch.full((1, 3), float(v), dtype=torch.float64) for v in (1, -2, 5, 0.5, 3, 7, -1, 2, 4, 6, 8, 1)]
+    for w in iterates:
+        net.weight.data.copy_(w)
+        ema.update(net)
+    d = np.minimum(0.9, (1 + np.arange(1, 13)) / (10 + np.arange(1, 13)))
+    # shadow = (Π d) w0 + Σ_j (1 − d_j) (Π_{i > j} d_i) w_j
+    keep_after = [np.prod(d[j + 1 :]) for j in range(12)]
+    want = np.prod(d) * w0 + sum((1 - d[j]) * keep_after[j] * iterates[j] for j in range(12))
+    torch.testing.assert_close(ema.shadow["weight"], want, rtol=1e-12, atol=1e-12)
+    off = EMA(net, 0.0)  # decay 0: the average is the last iterate
+    net.weight.data.fill_(9.0)
+    off.update(net)
+    assert torch.equal(off.shadow["weight"], net.weight.data)
+
+
 def untrained_state(family):
     with seeded(0, family.device):
         return stack_states([module_state(family.modules()) for _ in range(family.replicates)])
@@ -81,11 +100,12 @@ def test_images_shape_range_labels_and_ancestral_sampler(madray_cache):
 
 
 def test_short_training_lowers_fid(madray_cache):
-    params = {"channels": 8, "steps": 150, "batch_size": 32, "lr": 2e-3, "sample_steps": 10, "n_eval": 200, "n_ref": 1000}
+    params = {"channels": 8, "steps": 100, "batch_size": 32, "sample_steps": 8, "n_eval": 150, "n_ref": 1000}
     family = DDPM(deep_config("ddpm", madray_cache, params=params), mnist_shared(madray_cache))
     data = family.sample_real(1000, rng(0, 1, Stream.REAL_INITIAL))
     assert data["x"].shape == (1, 1000, 28, 28) and data["y"].shape == (1, 1000)
     trained = family.fit(data, None, rng(0, 1, Stream.FIT))
     fid = {name: family.evaluate(state, rng(0, 1, Stream.EVALUATE))["fid"][0]
            for name, state in (("untrained", untrained_state(family)), ("trained", trained))}
+    # measured: 847 untrained (noise), 413 after 100 steps; FID of 150 images varies by ~10-20 between draws
     assert fid["trained"] < 0.7 * fid["untrained"], fid

@@ -18,7 +18,7 @@ def test_gradient_penalty_of_a_linear_critic():
 
 
 def test_truncation_lowers_recall(madray_cache):
-    params = {"channels": 16, "latent": 32, "steps": 200, "lr": 1e-3, "n_eval": 500, "n_ref": 1000}
+    params = {"channels": 16, "latent": 32, "steps": 200, "n_critic": 2, "lr": 1e-3, "n_eval": 500, "n_ref": 1000}
     family = WGANGP(deep_config("wgan_gp", madray_cache, params=params), mnist_shared(madray_cache))
     state = family.fit(family.sample_real(2000, rng(0, 1, Stream.REAL_INITIAL)), None, rng(0, 1, Stream.FIT))
     recall = {}
@@ -26,5 +26,6 @@ def test_truncation_lowers_recall(madray_cache):
         images = family.sample(state, 500, psi, rng(0, 1, Stream.EVALUATE))["x"][0]
         assert images.shape == (500, 28, 28) and 0 <= images.min() and images.max() <= 1
         recall[psi] = family.shared.reference.prdc(family.features(images))["recall"]
-    # recall is a fraction of 1,000 real points: standard error ≤ 0.016; ask for a gap of 5 of them
-    assert recall[0.3] < recall[1.0] - 0.08, recall
+    # measured 0.43 (ψ = 1) and 0.05 (ψ = 0.3). Recall is a fraction of 1,000 real points, so its
+    # standard error is at most 0.016: the gap asked for, 0.15, is more than 6 of them (for the difference)
+    assert recall[0.3] < recall[1.0] - 0.15, recall

@@ -6,6 +6,7 @@ and the unconditional ε. Sampling bias λ is the guidance weight w = 1/λ − 1
 plain conditional model). Labels of generated images are balanced (0, 1, …, 9, 0, …) and are
 kept in the batch, so the next generation trains on labelled synthetic data.
 
+The kept weights are an exponential moving average (`ema`) of the training iterates.
 Sampler: "ddim" (η = `eta`, `sample_steps` steps; fast) or "ancestral" (Ho et al.'s Algorithm 2,
 all T steps).
 """
@@ -20,7 +21,7 @@ import torch
 from madray.config import require
 from madray.models import diffusion
 from madray.models.image_family import CLASSES, ImageFamily, ImageParams
-from madray.models.torch_training import descend, run_steps
+from madray.models.torch_training import EMA, descend, run_steps
 from madray.models.unet import UNet
 
 SAMPLERS = ("ddim", "ancestral")
@@ -31,15 +32,17 @@ class Params(ImageParams):
     family: ClassVar[str] = "ddpm"
     positive: ClassVar[tuple[str, ...]] = ImageParams.positive + ("channels", "T", "sample_steps")
 
-    channels: int = 32  # U-Net base width
+    channels: int = 16  # U-Net base width
     T: int = 500  # diffusion timesteps (MAD: 500)
     p_uncond: float = 0.1  # label dropout for classifier-free guidance
     sampler: str = "ddim"
-    sample_steps: int = 25  # DDIM steps (the ancestral sampler always takes T)
+    sample_steps: int = 20  # DDIM steps (the ancestral sampler always takes T)
     eta: float = 0.0  # DDIM stochasticity: 0 deterministic, 1 ancestral-like
-    steps: int = 1500
+    ema: float = 0.995  # decay of the weight average that is kept and sampled from; 0 = the last weights
+    steps: int = 1000
     batch_size: int = 64
-    lr: float = 1e-3
+    lr: float = 2e-3
+    n_eval: int = 500
 
     def __post_init__(self):
         super().__post_init__()
@@ -47,6 +50,7 @@ class Params(ImageParams):
         require(self.sampler in SAMPLERS, "params.ddpm.sampler", self.sampler, f"one of {', '.join(SAMPLERS)}")
         require(self.sample_steps <= self.T, "params.ddpm.sample_steps", self.sample_steps, f"at most T = {self.T}")
         require(0 <= self.eta <= 1, "params.ddpm.eta", self.eta, "must be in [0, 1]")
+        require(0 <= self.ema < 1, "params.ddpm.ema", self.ema, "must be in [0, 1)")
 
 
 class DDPM(ImageFamily):
@@ -64,12 +68,16 @@ class DDPM(ImageFamily):
     def train(self, modules, data, from_scratch):
         unet, p = modules["unet"].train(), self.params
         opt = torch.optim.Adam(unet.parameters(), lr=p.lr)
+        ema = EMA(unet, p.ema)
 
         def step(batch):
             y = batch["y"].masked_fill(torch.rand(len(batch["y"]), device=self.device) < p.p_uncond, CLASSES)
-            return descend(opt, diffusion.denoising_loss(unet, 2 * batch["x"] - 1, y, self.abar))
+            loss = descend(opt, diffusion.denoising_loss(unet, 2 * batch["x"] - 1, y, self.abar))
+            ema.update(unet)
+            return loss
 
         run_steps(step, data, p.steps, p.batch_size)
+        ema.copy_to(unet)  # the state (and a warm start) is the averaged network
 
     def generate(self, modules, n, lam):
         p = self.params

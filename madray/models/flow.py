@@ -35,7 +35,7 @@ class Params(TorchParams):
 
     layers: int = 8  # affine coupling layers (MAD: 8)
     hidden: int = 64  # width of each coupling's MLP (MAD: 64)
-    steps: int = 1500
+    steps: int = 1000
     batch_size: int = 256
 
 

@@ -107,3 +107,28 @@ def replicate(state: Tensors, r: int) -> Tensors:
 
 def replicates(state: Tensors) -> int:
     return len(next(iter(state.values())))
+
+
+class EMA:
+    """Exponential moving average of a module's weights (Ho et al. 2020 sample from an EMA, decay 0.9999).
+
+    The decay ramps up as min(decay, (1 + n)/(10 + n)) after n updates, so that a short training
+    run's average does not remember the random initialisation. Integer buffers are copied.
+    """
+
+    def __init__(self, module: nn.Module, decay: float) -> None:
+        self.decay, self.updates = decay, 0
+        self.shadow = {k: v.detach().clone() for k, v in module.state_dict().items()}
+
+    @torch.no_grad()
+    def update(self, module: nn.Module) -> None:
+        self.updates += 1
+        d = min(self.decay, (1 + self.updates) / (10 + self.updates))
+        for k, v in module.state_dict().items():
+            if v.is_floating_point():
+                self.shadow[k].lerp_(v, 1 - d)
+            else:
+                self.shadow[k].copy_(v)
+
+    def copy_to(self, module: nn.Module) -> None:
+        module.load_state_dict(self.shadow)

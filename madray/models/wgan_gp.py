@@ -31,9 +31,9 @@ class Params(ImageParams):
     channels: int = 32  # generator/critic base width
     n_critic: int = 5  # critic steps per generator step (Gulrajani et al.: 5)
     gp_weight: float = 10.0  # λ of Gulrajani et al. (not MAD's sampling λ)
-    steps: int = 1000  # generator steps per generation
+    steps: int = 500  # generator steps per generation
     batch_size: int = 64
-    lr: float = 2e-4
+    lr: float = 1e-3
 
 
 def generator(latent: int, c: int) -> nn.Module:

@@ -1,0 +1,87 @@
+"""Wall time of one generation of each deep family at its sweep's default size, and DDIM vs ancestral sampling.
+
+One generation = what `Trial.step` does for a generation t < G: fit on the training set (n_ini
+real samples for generation 1), evaluate (n_eval samples + metrics), artifacts (the sample grid)
+and the n_s synthetic samples for the next generation. Sizes come from the first trial of
+sweeps/<sweep>.yaml with one replicate and `--threads` CPUs (torch threads). Printed per family:
+fit / evaluate / artifacts / sample / total seconds, and the process's one-time costs (the
+LeNet, if not cached, and torch's first optimizer, which imports torch._dynamo) separately.
+Then DDPM sampling of `--images` images: DDIM (`sample_steps` steps) vs ancestral (all T steps).
+
+    python benchmarks/bench_generation.py                       # all four families (many minutes)
+    python benchmarks/bench_generation.py --families ddpm --threads 2
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import os
+import time
+
+import numpy as np
+import torch
+
+from madray.config import load_sweep
+from madray.models import make_family
+from madray.models.torch_training import module_state, seeded, stack_states
+from madray.seeding import Stream, rng
+
+SWEEPS = {"flow": "rosenbrock_flow", "ddpm": "mnist_ddpm", "wgan_gp": "mnist_wgan", "vae": "mnist_vae"}
+HERE = os.path.dirname(os.path.abspath(__file__))
+
+
+def config(family: str, threads: int):
+    sweep = load_sweep(os.path.join(HERE, "..", "sweeps", f"{SWEEPS[family]}.yaml"),
+                       [f"resources.cpu={threads}", "replicates=1", "generations=2"])
+    return sweep.trials[0]
+
+
+def timed(fn):
+    start = time.perf_counter()
+    out = fn()
+    return out, time.perf_counter() - start
+
+
+def one_generation(cfg) -> dict[str, float]:
+    family, t_shared = timed(lambda: make_family(cfg))
+    train = family.sample_real(cfg.n_ini, rng(cfg.seed, 1, Stream.REAL_INITIAL))
+    state, t_fit = timed(lambda: family.fit(train, None, rng(cfg.seed, 1, Stream.FIT)))
+    _, t_eval = timed(lambda: family.evaluate(state, rng(cfg.seed, 1, Stream.EVALUATE)))
+    _, t_art = timed(lambda: family.artifacts(state, rng(cfg.seed, 1, Stream.ARTIFACTS)))
+    _, t_sample = timed(lambda: family.sample(state, cfg.n_s, cfg.lam, rng(cfg.seed, 1, Stream.SYNTHETIC)))
+    return {"shared inputs": t_shared, "fit": t_fit, "evaluate": t_eval, "artifacts": t_art,
+            f"sample n_s={cfg.n_s}": t_sample, "generation": t_fit + t_eval + t_art + t_sample}
+
+
+def ddim_vs_ancestral(threads: int, images: int) -> tuple[float, float, int, int]:
+    cfg = config("ddpm", threads)
+    ddim = make_family(cfg)
+    ancestral = make_family(dataclasses.replace(cfg, params=dataclasses.replace(cfg.params, sampler="ancestral")), ddim.shared)
+    with seeded(0, ddim.device):
+        state = stack_states([module_state(ddim.modules())])  # an untrained network costs the same to sample
+    _, t_ddim = timed(lambda: ddim.sample(state, images, 1.0, np.random.default_rng(0)))
+    _, t_anc = timed(lambda: ancestral.sample(state, images, 1.0, np.random.default_rng(0)))
+    return t_ddim, t_anc, cfg.params.sample_steps, cfg.params.T
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--families", nargs="+", default=list(SWEEPS), choices=list(SWEEPS))
+    p.add_argument("--threads", type=int, default=2, help="torch threads (the trial's resources.cpu)")
+    p.add_argument("--images", type=int, default=100, help="images for the DDIM vs ancestral comparison")
+    args = p.parse_args()
+
+    _, t_dynamo = timed(lambda: torch.optim.Adam([torch.zeros(1, requires_grad=True)]))
+    print(f"torch {torch.__version__}, {args.threads} thread(s); first optimizer (imports torch._dynamo): {t_dynamo:.1f} s")
+    for family in args.families:
+        times = one_generation(config(family, args.threads))
+        print(f"{family:8s} " + "  ".join(f"{k} {v:6.1f} s" for k, v in times.items()), flush=True)
+    if "ddpm" in args.families:
+        t_ddim, t_anc, steps, T = ddim_vs_ancestral(args.threads, args.images)
+        print(f"ddpm sampling of {args.images} images: DDIM {steps} steps {t_ddim:.1f} s, "
+              f"ancestral {T} steps {t_anc:.1f} s, ratio {t_anc / t_ddim:.1f}x")
+
+
+if __name__ == "__main__":
+    main()
