@@ -12,16 +12,18 @@ real images, and precision/recall/density/coverage (k = `k`) against the same im
 
 from __future__ import annotations
 
+import functools
 import io
 from dataclasses import dataclass
 from typing import ClassVar
 
 import numpy as np
+import torch
 
 from madray.config import ConfigError, require
 from madray.data.mnist import MnistSplit, fingerprint, load_mnist, split_sizes
 from madray.features.cache import cached_lenet
-from madray.features.lenet import LeNetConfig, extract_features, load_lenet
+from madray.features.lenet import LeNet, LeNetConfig, extract_features, load_lenet
 from madray.metrics.knn import ReferenceSet
 from madray.models.torch_family import TorchFamily, TorchParams, compare_to_reference
 from madray.models.torch_training import Tensors, configure, seeds
@@ -113,11 +115,13 @@ class ImageFamily(TorchFamily):
             batch["y"] = split.pool_y[idx]
         return batch
 
+    @functools.cached_property
+    def lenet(self) -> LeNet:
+        return load_lenet(self.shared.lenet, self.device)
+
     def features(self, images: np.ndarray) -> np.ndarray:
         """LeNet penultimate features (n, 84) of images (n, 28, 28) in [0, 1]."""
-        if not hasattr(self, "_lenet"):
-            self._lenet = load_lenet(self.shared.lenet, self.device)
-        return extract_features(self._lenet, images)
+        return extract_features(self.lenet, images)
 
     def evaluate(self, state, rng):
         images = self.sample(state, self.params.n_eval, self.cfg.lam, rng)["x"]
@@ -129,8 +133,6 @@ class ImageFamily(TorchFamily):
         return {"samples.png": image_grid_png(images, GRID)}
 
     # ------------------------------------------------------------------ for subclasses
-    def labels_for(self, n: int):
+    def labels_for(self, n: int) -> torch.Tensor:
         """Balanced digit labels 0, 1, ..., 9, 0, 1, ... for conditional generation."""
-        import torch
-
         return torch.arange(n, device=self.device) % CLASSES
