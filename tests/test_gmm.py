@@ -1,6 +1,7 @@
 """Batched EM equals scikit-learn's EM; mode metrics count what they claim."""
 
 import numpy as np
+import pytest
 from sklearn.mixture import GaussianMixture as SkGMM
 
 from helpers import column, trial_config
@@ -9,6 +10,7 @@ from madray.models.gmm import GaussianMixture, grid_modes
 from madray.trial import run_trial
 
 
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")  # tol=0: runs all max_iter steps
 def test_em_matches_scikit_learn_from_the_same_start():
     rng = np.random.default_rng(0)
     modes = grid_modes(3, 2.0)
