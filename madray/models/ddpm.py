@@ -39,7 +39,7 @@ class Params(ImageParams):
     sample_steps: int = 20  # DDIM steps (the ancestral sampler always takes T)
     eta: float = 0.0  # DDIM stochasticity: 0 deterministic, 1 ancestral-like
     ema: float = 0.995  # decay of the weight average that is kept and sampled from; 0 = the last weights
-    steps: int = 1000
+    steps: int = 800
     batch_size: int = 64
     lr: float = 2e-3
     n_eval: int = 500
