@@ -43,3 +43,18 @@ def test_fit_is_a_function_of_the_seed(madray_cache):
     for key in fits[0]:
         torch.testing.assert_close(fits[0][key], fits[1][key], rtol=0, atol=0)
     assert any(not torch.equal(fits[0][k], fits[2][k]) for k in fits[0])
+
+
+def test_warm_start_begins_from_the_previous_generation(madray_cache):
+    """With a vanishing learning rate a warm-started fit returns the previous weights; from scratch it does not."""
+    shared = mnist_shared(madray_cache, n_ref=50)
+    base = dict(TINY["vae"], steps=1, lr=1e-12)
+    warm = make_family(deep_config("vae", madray_cache, n_ini=64, n_s=64, params=dict(base, warm_start=True)), shared)
+    cold = make_family(deep_config("vae", madray_cache, n_ini=64, n_s=64, params=base), shared)
+    data = warm.sample_real(64, rng(0, 1, Stream.REAL_INITIAL))
+    previous = cold.fit(data, None, rng(0, 1, Stream.FIT))
+    again_warm = warm.fit(data, previous, rng(0, 2, Stream.FIT))
+    again_cold = cold.fit(data, previous, rng(0, 2, Stream.FIT))
+    for key in previous:
+        torch.testing.assert_close(again_warm[key], previous[key], rtol=0, atol=1e-9)
+    assert any(not torch.allclose(again_cold[k], previous[k]) for k in previous)

@@ -54,7 +54,7 @@ class TorchParams:
 
 
 class TorchFamily(Family):
-    """Params must have `warm_start` (bool); see madray/models/vae.py for a small example."""
+    """Params extend TorchParams; see madray/models/vae.py for a small example."""
 
     def __init__(self, cfg: TrialConfig, shared: Any = None) -> None:
         super().__init__(cfg, shared)
