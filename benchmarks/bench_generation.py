@@ -22,10 +22,10 @@ import time
 import numpy as np
 import torch
 
-from madray.config import load_sweep
 from madray.models import make_family
-from madray.models.torch_training import module_state, seeded, stack_states
 from madray.seeding import Stream, rng
+from madray.spec import load_sweep
+from madray.torch_utils import module_state, seeded, stack_states
 
 SWEEPS = {"flow": "rosenbrock_flow", "ddpm": "mnist_ddpm", "wgan_gp": "mnist_wgan", "vae": "mnist_vae"}
 HERE = os.path.dirname(os.path.abspath(__file__))

@@ -11,7 +11,7 @@ import argparse
 import dataclasses
 import time
 
-from madray.config import parse_sweep
+from madray.spec import parse_sweep
 from madray.trial import run_trial
 
 CASES = {

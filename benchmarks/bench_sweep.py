@@ -24,7 +24,7 @@ for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
 
 import ray  # noqa: E402
 
-from madray.config import load_sweep  # noqa: E402
+from madray.spec import load_sweep  # noqa: E402
 from madray.sweep import run_sweep  # noqa: E402
 from madray.trial import run_trial  # noqa: E402
 

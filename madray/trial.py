@@ -13,18 +13,12 @@ from typing import Any
 
 import numpy as np
 
-from madray.config import TrialConfig
+from madray.batch import Batch
+from madray.config import CONFIG_COLUMNS, TrialConfig
 from madray.loops import LoopData, loop_class
-from madray.loops.batch import Batch
 from madray.models import make_family
 from madray.models.base import Metrics, State
 from madray.seeding import Stream, rng
-
-# Config columns every result row carries (besides the family's params and the metrics).
-CONFIG_COLUMNS = (
-    "sweep", "trial_id", "family", "loop", "lam", "n_r", "n_s", "n_ini", "K", "p",
-    "seed", "generations", "replicates",
-)
 
 
 def config_columns(cfg: TrialConfig) -> dict[str, Any]:

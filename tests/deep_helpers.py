@@ -3,6 +3,7 @@
 import functools
 
 from helpers import trial_config
+
 from madray.models.image_family import ImageFamily
 
 

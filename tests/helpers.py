@@ -4,7 +4,7 @@ import dataclasses
 
 import numpy as np
 
-from madray.config import parse_sweep
+from madray.spec import parse_sweep
 
 
 def trial_config(**overrides):

@@ -11,11 +11,15 @@ import math
 import numpy as np
 import pandas as pd
 import pytest
+from helpers import trial_config
 from scipy.special import gammaln
 
-from helpers import trial_config
 from madray.analysis import (
-    effective_sample_size, linreg_accumulate_error, linreg_replace_error, mean_ne_ratio, mean_ne_ratio_limit,
+    effective_sample_size,
+    linreg_accumulate_error,
+    linreg_replace_error,
+    mean_ne_ratio,
+    mean_ne_ratio_limit,
 )
 from madray.analysis import trial_config as rebuilt_config
 from madray.analysis.reference import FrechetReference

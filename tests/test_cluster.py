@@ -8,14 +8,16 @@ import numpy as np
 import pytest
 import ray
 import yaml
-from threadpoolctl import threadpool_limits
 from ray.cluster_utils import Cluster
 from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+from threadpoolctl import threadpool_limits
 
 import madray
-from madray.config import parse_sweep
+from madray.spec import parse_sweep
 from madray.sweep import run_sweep
 from madray.trial import run_trial
+
+pytestmark = pytest.mark.slow  # everyday runs: pytest -m "not slow"
 
 # Trials long enough (fresh real samples are drawn, not checkpointed) that the first outlasts the start of the
 # second node's trainable actor: a trial that finishes first hands its reused actor to the next pending trial.

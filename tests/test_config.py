@@ -3,7 +3,8 @@
 import pytest
 
 from madray.cli.main import main
-from madray.config import ConfigError, apply_overrides, load_sweep, parse_sweep
+from madray.config import ConfigError
+from madray.spec import apply_overrides, load_sweep, parse_sweep
 
 BASE = {"name": "bad", "family": "gaussian", "loop": "fully_synthetic", "generations": 2, "replicates": 2}
 
@@ -76,10 +77,10 @@ def test_int_accepted_for_float_and_yaml_exponent_for_int():
 
 
 def test_trial_config_round_trips_through_dict():
-    from madray.config import TrialConfig
+    from madray.spec import trial_from_dict
 
     t = parse_sweep({**BASE, "params": {"gaussian": {"d": 7}}, "metrics": ["trace_cov"]}).trials[0]
-    assert TrialConfig.from_dict(t.to_dict()) == t
+    assert trial_from_dict(t.to_dict()) == t
 
 
 def test_overrides_apply_before_validation():

@@ -4,11 +4,13 @@ with weights_only=True in a fresh family instance, and the same seed gives the s
 import numpy as np
 import pytest
 import torch
-
 from deep_helpers import TINY, deep_config, mnist_shared
+
 from madray.models import make_family
 from madray.seeding import Stream, rng
 from madray.trial import Trial
+
+pytestmark = pytest.mark.slow  # everyday runs: pytest -m "not slow"
 
 
 @pytest.mark.parametrize("family", list(TINY))

@@ -2,7 +2,8 @@
 
 import pytest
 
-from madray.config import ConfigError, parse_sweep
+from madray.config import ConfigError
+from madray.spec import parse_sweep
 
 
 def sweep(family, params=None, **knobs):

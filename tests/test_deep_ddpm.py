@@ -3,12 +3,14 @@
 import numpy as np
 import pytest
 import torch
-
 from deep_helpers import deep_config, mnist_shared
+
 from madray.models import diffusion
 from madray.models.ddpm import DDPM
-from madray.models.torch_training import EMA, module_state, seeded, stack_states
 from madray.seeding import Stream, rng
+from madray.torch_utils import EMA, module_state, seeded, stack_states
+
+pytestmark = pytest.mark.slow  # everyday runs: pytest -m "not slow"
 
 T = 500
 

@@ -4,14 +4,16 @@ import numpy as np
 import pytest
 import scipy.stats
 import torch
-
 from deep_helpers import deep_config
+
 from madray.data.rosenbrock import sample_rosenbrock
 from madray.metrics.wasserstein import wasserstein_samples
 from madray.models.flow import Flow
 from madray.models.gaussian import fit_gaussian, sample_gaussian
 from madray.models.realnvp import RealNVP
 from madray.seeding import Stream, rng
+
+pytestmark = pytest.mark.slow  # everyday runs: pytest -m "not slow"
 
 
 def test_realnvp_inverse_and_log_density_match_brute_force():

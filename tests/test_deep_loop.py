@@ -2,13 +2,15 @@
 and sample grids."""
 
 import numpy as np
+import pytest
+from deep_helpers import TINY, mnist_shared
 
 import madray
-from deep_helpers import TINY, mnist_shared
-from madray.config import parse_sweep
 from madray.results.store import ARTIFACTS_DIR
+from madray.spec import parse_sweep
 from madray.sweep import run_sweep
 
+pytestmark = pytest.mark.slow  # everyday runs: pytest -m "not slow"
 FAMILIES = ["flow", "ddpm", "wgan_gp", "vae"]
 
 

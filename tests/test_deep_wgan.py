@@ -1,12 +1,13 @@
 """WGAN-GP: the gradient penalty against a closed form; truncation ψ < 1 lowers recall of a trained generator."""
 
-import numpy as np
 import pytest
 import torch
-
 from deep_helpers import deep_config, mnist_shared
+
 from madray.models.wgan_gp import WGANGP, gradient_penalty
 from madray.seeding import Stream, rng
+
+pytestmark = pytest.mark.slow  # everyday runs: pytest -m "not slow"
 
 
 def test_gradient_penalty_of_a_linear_critic():

@@ -7,12 +7,14 @@ import numpy as np
 import pytest
 import scipy.ndimage
 import torch
-
 from deep_helpers import mnist_shared
+
 from madray.data.mnist import fingerprint
 from madray.features import cache, lenet
 from madray.metrics.frechet import frechet_distance_features
 from madray.models.image_family import ImageFamily
+
+pytestmark = pytest.mark.slow  # everyday runs: pytest -m "not slow"
 
 # Measured: 97.9% held-out accuracy (20 epochs, ±2 px shifts, 4,000 training images). The held-out
 # set has 1,000 images, so the standard error of an accuracy near 0.98 is 0.45 points: 0.95 is

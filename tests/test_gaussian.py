@@ -2,8 +2,8 @@
 
 import numpy as np
 import pytest
-
 from helpers import column, trial_config
+
 from madray.models.gaussian import fit_gaussian, sample_gaussian
 from madray.trial import run_trial
 

@@ -2,9 +2,9 @@
 
 import numpy as np
 import pytest
+from helpers import column, trial_config
 from sklearn.mixture import GaussianMixture as SkGMM
 
-from helpers import column, trial_config
 from madray.models import em
 from madray.models.gmm import GaussianMixture, grid_modes
 from madray.trial import run_trial

@@ -12,9 +12,11 @@ from pathlib import Path
 
 import pytest
 import yaml
+from test_s3 import free_port, wait_for_port
 
 import madray
-from test_s3 import free_port, wait_for_port
+
+pytestmark = pytest.mark.slow  # everyday runs: pytest -m "not slow"
 
 REPO = Path(__file__).parents[1]
 BIN = Path(sys.executable).parent  # ray and madray of this environment

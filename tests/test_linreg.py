@@ -1,8 +1,8 @@
 """Linear regression: replace grows linearly, accumulate stays bounded (Gerstgrasser et al. 2024)."""
 
 import numpy as np
-
 from helpers import column, trial_config
+
 from madray.trial import run_trial
 
 D, T, SIGMA, GENS, REPS = 5, 40, 1.0, 8, 3000

@@ -2,8 +2,8 @@
 
 import numpy as np
 import pytest
-
 from helpers import trial_config
+
 from madray.loops import LOOPS
 from madray.trial import Trial
 

@@ -4,7 +4,11 @@ import numpy as np
 import pytest
 import scipy.linalg
 
-from madray.metrics.frechet import frechet_distance, frechet_distance_features, gaussian_stats
+from madray.metrics.frechet import (
+    frechet_distance,
+    frechet_distance_features,
+    gaussian_stats,
+)
 
 
 def pytorch_fid_formula(mu1, sigma1, mu2, sigma2):

@@ -8,7 +8,15 @@ import numpy as np
 import pytest
 
 from madray.metrics import knn
-from madray.metrics.knn import COVERAGE, DENSITY, PRECISION, RECALL, ReferenceSet, knn_radii, prdc
+from madray.metrics.knn import (
+    COVERAGE,
+    DENSITY,
+    PRECISION,
+    RECALL,
+    ReferenceSet,
+    knn_radii,
+    prdc,
+)
 
 prdc_package = pytest.importorskip("prdc")
 

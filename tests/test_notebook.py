@@ -6,8 +6,10 @@ import nbformat
 import pytest
 from nbclient import NotebookClient
 
-from madray.config import load_sweep
+from madray.spec import load_sweep
 from madray.sweep import run_sweep
+
+pytestmark = pytest.mark.slow  # everyday runs: pytest -m "not slow"
 
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOK = ROOT / "notebooks" / "analysis.ipynb"

@@ -10,14 +10,24 @@ import pytest
 from matplotlib.collections import QuadMesh
 from matplotlib.figure import Figure
 
-from madray.analysis import effective_sample_size, linreg_accumulate_error, linreg_replace_error
+from madray.analysis import (
+    effective_sample_size,
+    linreg_accumulate_error,
+    linreg_replace_error,
+)
 from madray.analysis import trial_config as rebuilt
 from madray.analysis.theory import ols_error
-from madray.config import parse_sweep
 from madray.models.gmm import GaussianMixture
 from madray.plots import (
-    figures, gmm_samples, linreg_vs_theory, metric_vs_generation, phase_diagram, precision_recall, sample_grids,
+    figures,
+    gmm_samples,
+    linreg_vs_theory,
+    metric_vs_generation,
+    phase_diagram,
+    precision_recall,
+    sample_grids,
 )
+from madray.spec import parse_sweep
 from madray.trial import run_trial
 
 SPECS = [

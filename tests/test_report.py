@@ -8,10 +8,12 @@ import pytest
 
 import madray
 from madray.cli.main import main
-from madray.config import parse_sweep
 from madray.plots import figures
 from madray.results.store import generation_file, write_failure
+from madray.spec import parse_sweep
 from madray.sweep import run_sweep
+
+pytestmark = pytest.mark.slow  # everyday runs: pytest -m "not slow"
 
 SWEEP = {
     "name": "small", "family": "gaussian", "loop": "fresh_data", "generations": 3, "replicates": 4, "seed": 4,

@@ -11,13 +11,13 @@ import numpy as np
 import pytest
 import torch
 import yaml
+from helpers import trial_config
 
 import madray
-from madray.config import dump_sweep, load_sweep, parse_sweep
 from madray.results.store import prepare_output
+from madray.spec import dump_sweep, load_sweep, parse_sweep
 from madray.sweep.checkpoint import CheckpointStore, decode, encode
 from madray.trial import Trial, run_trial
-from helpers import trial_config
 
 
 @pytest.mark.parametrize("family, loop, extra", [
@@ -114,6 +114,7 @@ def _kill_group(proc: subprocess.Popen) -> None:
     raise AssertionError("processes of the killed run are still alive")
 
 
+@pytest.mark.slow
 def test_sigkill_then_rerun_resumes_without_gaps_duplicates_or_recomputation(tmp_path):
     sweep_file = tmp_path / "kill.yaml"
     sweep_file.write_text(yaml.safe_dump(SWEEP))

@@ -10,10 +10,12 @@ import pytest
 import ray
 
 import madray
-from madray.config import parse_sweep
+from madray.spec import parse_sweep
 from madray.sweep import run_sweep
 from madray.sweep.checkpoint import CheckpointStore
 from madray.trial import run_trial
+
+pytestmark = pytest.mark.slow  # everyday runs: pytest -m "not slow"
 
 BUCKET = "madray-test"
 SWEEP = {

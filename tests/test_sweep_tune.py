@@ -6,7 +6,7 @@ import yaml
 
 import madray
 from madray.cli.main import main
-from madray.config import load_sweep
+from madray.spec import load_sweep
 from madray.sweep import run_sweep
 from madray.trial import run_trial
 
@@ -24,6 +24,7 @@ def sweep_file(tmp_path):
     return path
 
 
+@pytest.mark.slow
 def test_grid_through_tune_rows_and_columns(ray_local, sweep_file, tmp_path):
     sweep = load_sweep(sweep_file)
     lines = []

@@ -7,9 +7,9 @@ from madray.analysis.theory import (
     mean_ne_ratio,
     mean_ne_ratio_limit,
 )
-from madray.analysis.trials import trial_config
+from madray.analysis.trials import sweep_trials, trial_config
 
 __all__ = [
     "DISTANCES", "effective_sample_size", "steady_state", "mean_ne_ratio", "mean_ne_ratio_limit",
-    "linreg_replace_error", "linreg_accumulate_error", "trial_config",
+    "linreg_replace_error", "linreg_accumulate_error", "sweep_trials", "trial_config",
 ]

@@ -31,25 +31,27 @@ import pandas as pd
 from scipy.stats import norm
 
 from madray.analysis.reference import FrechetReference, MeanReference, Reference
+from madray.config import KNOB_COLUMNS
+from madray.errors import DataError
 
 # distance name -> (results column, transform to the distance D, reference curve for dimension d)
 DISTANCES = {
     "frechet": ("frechet", lambda v: v, FrechetReference),
     "mean_error": ("mean_error", np.square, MeanReference),
 }
-KEEP = ["sweep", "family", "loop", "lam", "n_ini", "n_r", "n_s", "K", "p", "seed", "replicates", "param_d"]
+KEEP = ["sweep", *KNOB_COLUMNS, "replicates", "param_d"]
 
 
 def _check(df: pd.DataFrame, distance: str) -> pd.DataFrame:
     if distance not in DISTANCES:
-        raise ValueError(f"distance = {distance!r} is not allowed; allowed: {', '.join(DISTANCES)}")
+        raise DataError(f"distance = {distance!r} is not allowed; allowed: {', '.join(DISTANCES)}")
     if "family" not in df or not (df["family"] == "gaussian").any():
         found = sorted(df["family"].unique()) if "family" in df else "no family column"
-        raise ValueError(f"the effective sample size needs results of the gaussian family; found: {found}")
+        raise DataError(f"the effective sample size needs results of the gaussian family; found: {found}")
     column = DISTANCES[distance][0]
     gauss = df[df["family"] == "gaussian"]
     if column not in gauss or gauss[column].isna().all():
-        raise ValueError(f"distance {distance!r} needs the metric column {column!r}, which these results lack")
+        raise DataError(f"distance {distance!r} needs the metric column {column!r}, which these results lack")
     return gauss
 
 
@@ -62,7 +64,7 @@ def steady_state(df: pd.DataFrame, distance: str = "frechet", steady: int | None
         last = int(trial["generation"].max())
         window = steady if steady is not None else max(1, math.ceil(last / 2))
         if not 1 <= window <= last:
-            raise ValueError(f"steady = {window} generations is not allowed: trial {trial_id} has {last}; use 1..{last}")
+            raise DataError(f"steady = {window} generations is not allowed: trial {trial_id} has {last}; use 1..{last}")
         tail = trial[trial["generation"] > last - window]
         D = tail.assign(D=transform(tail[column].to_numpy(float))).pivot(index="replicate", columns="generation", values="D")
         per_replicate = D.mean(axis=1)
@@ -104,7 +106,7 @@ def effective_sample_size(
     the late half of the window minus the early half, in standard errors (|drift_z| >> 3: not steady yet).
     """
     if not 0 < level < 1:
-        raise ValueError(f"level = {level!r} is not allowed: a confidence level in (0, 1), e.g. 0.95")
+        raise DataError(f"level = {level!r} is not allowed: a confidence level in (0, 1), e.g. 0.95")
     table = steady_state(df, distance, steady)
     make_reference = DISTANCES[distance][2]
     references: dict[int, Reference] = {}

@@ -38,11 +38,13 @@ from __future__ import annotations
 
 import numpy as np
 
+from madray.errors import DataError
+
 
 def _fractions(n_r, n_s) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     n_r, n_s = np.asarray(n_r, dtype=float), np.asarray(n_s, dtype=float)
     if np.any(n_r < 1) or np.any(n_s < 0):
-        raise ValueError(f"n_e/n_r needs n_r >= 1 and n_s >= 0, got n_r = {n_r}, n_s = {n_s}")
+        raise DataError(f"n_e/n_r needs n_r >= 1 and n_s >= 0, got n_r = {n_r}, n_s = {n_s}")
     n = n_r + n_s
     return n, n_r / n, n_s / n
 
@@ -51,7 +53,7 @@ def mean_ne_ratio(n_r, n_s, lam=1.0) -> np.ndarray:
     """Exact steady-state n_e/n_r of the fresh-data loop for the squared mean error (see module doc)."""
     n, a, b = _fractions(n_r, n_s)
     if np.any(n < 2):
-        raise ValueError("the unbiased covariance needs n_r + n_s >= 2")
+        raise DataError("the unbiased covariance needs n_r + n_s >= 2")
     return (1 + b) * (1 - lam * b) / a - lam * b**2 / (a * (n - 1))
 
 
@@ -64,7 +66,7 @@ def mean_ne_ratio_limit(n_r, n_s, lam=1.0) -> np.ndarray:
 def ols_error(d: int, sigma: float, T: int) -> float:
     """E‖ŵ - w‖² of OLS on T samples with x ~ N(0, I_d) and label noise σ² (needs T > d + 1)."""
     if T <= d + 1:
-        raise ValueError(f"the OLS error σ²d/(T-d-1) needs T > d + 1, got T = {T}, d = {d}")
+        raise DataError(f"the OLS error σ²d/(T-d-1) needs T > d + 1, got T = {T}, d = {d}")
     return sigma**2 * d / (T - d - 1)
 
 

@@ -1,9 +1,10 @@
-"""Rebuild a trial's config from its result rows, so any grid point can be recomputed.
+"""Rebuild a trial's config without the simulation engine, so any grid point can be recomputed.
 
-Every random draw is seeded from (seed, generation, stream) and the rows carry every knob
-that shapes a draw (the replicate count included), so re-running the rebuilt config
-reproduces the recorded metrics exactly; plots use it to draw what the metrics summarise
-(e.g. the GMM's samples per generation).
+Every random draw is seeded from (seed, generation, stream) and the resolved `sweep.yaml`
+beside the results holds every trial's full config, so re-running a rebuilt config reproduces
+the recorded metrics exactly; plots use it to draw what the metrics summarise (e.g. the GMM's
+samples per generation). Without the folder, the config is read back from the result rows,
+which carry every knob that shapes a draw (the replicate count included).
 """
 
 from __future__ import annotations
@@ -11,25 +12,39 @@ from __future__ import annotations
 import dataclasses
 
 import pandas as pd
+import yaml
 
-from madray.config import TrialConfig
-from madray.trial import CONFIG_COLUMNS
+from madray.config import CONFIG_COLUMNS, TrialConfig
+from madray.errors import DataError
+from madray.models import family_class
+from madray.results.store import SWEEP_FILE, filesystem, join, sweep_folder
+from madray.spec import trial_from_dict
 
 
 def _plain(value):
     return value.item() if hasattr(value, "item") else value  # numpy scalars -> Python, as the config wants
 
 
+def sweep_trials(path: str) -> dict[str, TrialConfig]:
+    """trial_id -> validated TrialConfig, from the `sweep.yaml` madray wrote beside the results."""
+    root = sweep_folder(path)
+    fs, folder = filesystem(root)
+    try:
+        with fs.open_input_stream(join(folder, SWEEP_FILE)) as f:
+            doc = yaml.safe_load(f.read().decode())
+    except FileNotFoundError:
+        raise DataError(f"{root} has no {SWEEP_FILE}: is it a madray results folder?") from None
+    return {t["trial_id"]: trial_from_dict(t) for t in doc["trials"]}
+
+
 def trial_config(df: pd.DataFrame, trial_id: str) -> TrialConfig:
     """The validated TrialConfig of `trial_id` from its rows in a results DataFrame."""
-    from madray.models import family_class
-
     rows = df[df["trial_id"] == trial_id]
     if rows.empty:
         known = ", ".join(sorted(df["trial_id"].unique())[:10])
-        raise ValueError(f"trial_id = {trial_id!r} is not in these results; some that are: {known}")
+        raise DataError(f"trial_id = {trial_id!r} is not in these results; some that are: {known}")
     first = rows.iloc[0]
     knobs = {k: _plain(first[k]) for k in CONFIG_COLUMNS}
     fields = [f.name for f in dataclasses.fields(family_class(knobs["family"]).Params)]
     params = {name: _plain(first[f"param_{name}"]) for name in fields if f"param_{name}" in rows}
-    return TrialConfig.from_dict({**knobs, "params": params})
+    return trial_from_dict({**knobs, "params": params})

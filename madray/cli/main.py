@@ -6,7 +6,7 @@ import argparse
 import importlib
 import sys
 
-from madray.config import ConfigError
+from madray.errors import MadrayError
 
 # Adding a subcommand is one module in madray/cli/ (with `add_arguments` and `run`) plus one line here.
 COMMANDS = {
@@ -32,7 +32,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return int(args.handler(args) or 0)
-    except (ConfigError, FileExistsError, FileNotFoundError) as e:
+    except (MadrayError, FileExistsError, FileNotFoundError) as e:
         print(f"madray: error: {e}", file=sys.stderr)
         return 2
 

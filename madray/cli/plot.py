@@ -8,10 +8,9 @@ lines, precision vs recall and sample grids when the data have them.
 from __future__ import annotations
 
 import argparse
-import functools
 import os
 
-from madray.config import ConfigError
+from madray.errors import DataError
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -31,27 +30,13 @@ def add_ne_arguments(p: argparse.ArgumentParser) -> None:
                    help="n_e's steady state: the last G generations (default: the second half)")
 
 
-def as_config_error(func):
-    """Bad options or data a figure cannot use raise ValueError: report them as `madray: error: ...`."""
-
-    @functools.wraps(func)
-    def wrapper(args):
-        try:
-            return func(args)
-        except ValueError as e:
-            raise ConfigError(str(e)) from None
-
-    return wrapper
-
-
-@as_config_error
 def run(args: argparse.Namespace) -> int:
     from madray.plots import figures, save_figures
     from madray.results.store import load_results, sweep_folder
 
     root = sweep_folder(args.path)
     if args.out is None and "://" in root:
-        raise ValueError(f"{args.path!r} is not a local folder: pass --out DIR for the figures")
+        raise DataError(f"{args.path!r} is not a local folder: pass --out DIR for the figures")
     df = load_results(args.path)
     figs = figures(df, root, distance=args.distance, steady=args.steady)
     for path in save_figures(figs, args.out or os.path.join(root, "figures"), pdf=args.pdf):

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import argparse
 
-from madray.cli.plot import add_ne_arguments, as_config_error
+from madray.cli.plot import add_ne_arguments
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -16,9 +16,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     add_ne_arguments(p)
 
 
-@as_config_error
 def run(args: argparse.Namespace) -> int:
-    from madray.analysis.report import write_report
+    from madray.report import write_report
 
     report, figures = write_report(args.path, args.out, distance=args.distance, steady=args.steady)
     for path in figures:

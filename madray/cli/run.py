@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import argparse
 
-from madray.config import load_sweep
+from madray.spec import load_sweep
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:

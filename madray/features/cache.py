@@ -19,7 +19,7 @@ import numpy as np
 import torch
 
 from madray.features.lenet import LeNetConfig, lenet_accuracy, load_lenet, train_lenet
-from madray.models.torch_training import Tensors
+from madray.torch_utils import Tensors
 
 ENV_VAR = "MADRAY_CACHE"
 

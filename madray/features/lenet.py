@@ -18,7 +18,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from madray.config import require
-from madray.models.torch_training import Tensors, descend, run_steps, seeded
+from madray.torch_utils import Tensors, descend, run_steps, seeded
 
 ARCHITECTURE = "lenet5-relu-maxpool-v1"  # part of the cache key: change it when the network changes
 FEATURE_DIM = 84

@@ -1,7 +1,7 @@
 """Accumulate loop (Gerstgrasser et al.): the n_ini real samples + every earlier generation's n_s samples."""
 
+from madray.batch import concat
 from madray.loops.base import Loop, LoopData, require_synthetic
-from madray.loops.batch import concat
 
 
 class Accumulate(Loop):

@@ -3,9 +3,9 @@
 The training set keeps generation 1's size (n_ini), so only the mix changes.
 """
 
+from madray.batch import subsample
 from madray.loops.accumulate import Accumulate
 from madray.loops.base import LoopData
-from madray.loops.batch import subsample
 
 
 class AccumulateSubsample(Accumulate):

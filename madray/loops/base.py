@@ -13,8 +13,8 @@ from typing import Callable, ClassVar
 
 import numpy as np
 
+from madray.batch import Batch
 from madray.config import TrialConfig, require
-from madray.loops.batch import Batch
 
 
 @dataclass

@@ -1,8 +1,8 @@
 """Fresh data loop (MAD): n_r new real samples each generation + n_s synthetic of t-1."""
 
+from madray.batch import concat
 from madray.config import require
 from madray.loops.base import Loop, LoopData
-from madray.loops.batch import concat
 
 
 class FreshData(Loop):

@@ -4,8 +4,8 @@ K = 1 is the fresh data loop. Before generation K+1 only the generations that
 exist are used.
 """
 
+from madray.batch import concat
 from madray.loops.base import Loop, LoopData, require_synthetic
-from madray.loops.batch import concat
 
 
 class Memory(Loop):

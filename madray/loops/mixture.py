@@ -4,8 +4,8 @@ Every generation trains on n = n_ini samples, like generation 1; n_r and n_s are
 not used (grid over n_ini to vary the total size n).
 """
 
+from madray.batch import concat
 from madray.loops.base import Loop, LoopData
-from madray.loops.batch import concat
 
 
 def n_real(cfg) -> int:

@@ -4,9 +4,9 @@ The fixed real set is the first n_r of generation 1's n_ini real samples, so the
 model never sees real data that generation 1 did not.
 """
 
+from madray.batch import concat, head
 from madray.config import require
 from madray.loops.base import Loop, LoopData, require_synthetic
-from madray.loops.batch import concat, head
 
 
 class SyntheticAugmentation(Loop):

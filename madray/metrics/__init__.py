@@ -14,6 +14,7 @@ _EXPORTS = {
     "ReferenceSet": "knn",
     "knn_radii": "knn",
     "prdc": "knn",
+    "reference_scores": "scores",
     "frechet_distance": "frechet",
     "frechet_distance_features": "frechet",
     "gaussian_stats": "frechet",

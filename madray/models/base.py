@@ -17,8 +17,8 @@ from typing import Any, ClassVar
 
 import numpy as np
 
+from madray.batch import Batch
 from madray.config import TrialConfig
-from madray.loops.batch import Batch
 
 State = dict[str, Any]
 Metrics = dict[str, np.ndarray]  # metric name -> one value per replicate
@@ -40,6 +40,7 @@ class Family(ABC):
         self.cfg = cfg
         self.params = cfg.params
         self.replicates = cfg.replicates
+        self.wanted = frozenset(cfg.metrics or self.metric_names)  # compute only what the sweep asks for
         self.shared = shared if shared is not None else self.shared_inputs(cfg)
 
     @classmethod
@@ -78,7 +79,13 @@ class Family(ABC):
 
     @abstractmethod
     def evaluate(self, state: State, rng: np.random.Generator) -> Metrics:
-        """All metrics in `metric_names`, one value per replicate."""
+        """The metrics in `self.wanted` (at least), one value per replicate."""
+
+    def evaluation_sample(self, state: State, rng: np.random.Generator) -> Batch:
+        """The samples a sample-based `evaluate` scores: `params.n_eval` per replicate, drawn with
+        the trial's λ as the loop draws them. `evaluate` and the plots (GMM samples per generation)
+        both call this with the EVALUATE stream, so a figure shows the very points that were scored."""
+        return self.sample(state, self.params.n_eval, self.cfg.lam, rng)
 
     def artifacts(self, state: State, rng: np.random.Generator) -> dict[str, bytes]:
         """Files to keep beside this generation's results, name -> content (e.g. a PNG sample grid)."""

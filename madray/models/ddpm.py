@@ -21,8 +21,8 @@ import torch
 from madray.config import require
 from madray.models import diffusion
 from madray.models.image_family import CLASSES, ImageFamily, ImageParams
-from madray.models.torch_training import EMA, descend, run_steps
 from madray.models.unet import UNet
+from madray.torch_utils import EMA, descend, run_steps
 
 SAMPLERS = ("ddim", "ancestral")
 

@@ -20,10 +20,11 @@ import torch
 
 from madray.data.rosenbrock import rosenbrock_log_density, sample_rosenbrock
 from madray.metrics.knn import ReferenceSet
+from madray.metrics.scores import reference_scores
 from madray.metrics.wasserstein import wasserstein_samples
 from madray.models.realnvp import RealNVP
-from madray.models.torch_family import TorchFamily, TorchParams, compare_to_reference
-from madray.models.torch_training import descend, replicate, run_steps, seeds
+from madray.models.torch_family import TorchFamily, TorchParams
+from madray.torch_utils import descend, replicate, run_steps, seeds
 
 REFERENCE_SEED = 20240507  # the reference points are the same for every trial
 
@@ -91,10 +92,12 @@ class Flow(TorchFamily):
         ])
 
     def evaluate(self, state, rng):
-        fake = self.sample(state, self.params.n_eval, self.cfg.lam, rng)["x"]
-        metrics = compare_to_reference(self.shared.reference, list(fake), "frechet")
-        metrics["wasserstein"] = np.asarray([wasserstein_samples(f, self.shared.points) for f in fake])
-        metrics["kl"] = self.kl(state)
+        fake = self.evaluation_sample(state, rng)["x"]
+        metrics = reference_scores(self.shared.reference, list(fake), "frechet", self.wanted)
+        if "wasserstein" in self.wanted:
+            metrics["wasserstein"] = np.asarray([wasserstein_samples(f, self.shared.points) for f in fake])
+        if "kl" in self.wanted:
+            metrics["kl"] = self.kl(state)
         return metrics
 
     def artifacts(self, state, rng):

@@ -25,8 +25,9 @@ from madray.data.mnist import MnistSplit, fingerprint, load_mnist, split_sizes
 from madray.features.cache import cached_lenet
 from madray.features.lenet import LeNet, LeNetConfig, extract_features, load_lenet
 from madray.metrics.knn import ReferenceSet
-from madray.models.torch_family import TorchFamily, TorchParams, compare_to_reference
-from madray.models.torch_training import Tensors, configure, seeds
+from madray.metrics.scores import reference_scores
+from madray.models.torch_family import TorchFamily, TorchParams
+from madray.torch_utils import Tensors, configure, seeds
 
 CLASSES = 10
 REFERENCE_SEED = 0  # which held-out images form the reference set when n_ref < the held-out size
@@ -124,8 +125,8 @@ class ImageFamily(TorchFamily):
         return extract_features(self.lenet, images)
 
     def evaluate(self, state, rng):
-        images = self.sample(state, self.params.n_eval, self.cfg.lam, rng)["x"]
-        return compare_to_reference(self.shared.reference, [self.features(x) for x in images], "fid")
+        images = self.evaluation_sample(state, rng)["x"]
+        return reference_scores(self.shared.reference, [self.features(x) for x in images], "fid", self.wanted)
 
     def artifacts(self, state, rng):
         """samples.png: GRID² images of replicate 0, drawn with the trial's λ."""

@@ -17,7 +17,8 @@ import numpy as np
 
 from madray.config import require
 from madray.models.base import Family
-from madray.seeding import Stream, rng as seeded_rng
+from madray.seeding import Stream
+from madray.seeding import rng as seeded_rng
 
 
 @dataclass(frozen=True)

@@ -17,12 +17,19 @@ import numpy as np
 import torch
 from torch import nn
 
+from madray.batch import Batch
 from madray.config import TrialConfig, require
-from madray.loops.batch import Batch
-from madray.metrics.knn import ReferenceSet
-from madray.models.base import Family, Metrics, State
-from madray.models.torch_training import (
-    Tensors, configure, load_modules, module_state, replicate, seeded, seeds, stack_states, to_device,
+from madray.models.base import Family, State
+from madray.torch_utils import (
+    Tensors,
+    configure,
+    load_modules,
+    module_state,
+    replicate,
+    seeded,
+    seeds,
+    stack_states,
+    to_device,
 )
 
 SAMPLE_CHUNK = 500  # images generated per forward batch: bounds activation memory
@@ -107,9 +114,3 @@ class TorchFamily(Family):
         sizes = [min(SAMPLE_CHUNK, n - i) for i in range(0, n, SAMPLE_CHUNK)] or [0]
         chunks = [self.generate(modules, size, lam) for size in sizes]
         return {k: torch.cat([c[k] for c in chunks]).cpu().numpy() for k in chunks[0]}
-
-
-def compare_to_reference(reference: ReferenceSet, features: list[np.ndarray], frechet_name: str) -> Metrics:
-    """Fréchet distance and precision/recall/density/coverage of each replicate's features."""
-    rows = [{frechet_name: reference.frechet(f), **reference.prdc(f)} for f in features]
-    return {k: np.asarray([row[k] for row in rows]) for k in rows[0]}

@@ -16,7 +16,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from madray.models.image_family import ImageFamily, ImageParams
-from madray.models.torch_training import descend, run_steps
+from madray.torch_utils import descend, run_steps
 
 PIXELS = 28 * 28
 

@@ -17,7 +17,7 @@ import torch
 from torch import nn
 
 from madray.models.image_family import ImageFamily, ImageParams
-from madray.models.torch_training import descend, run_steps
+from madray.torch_utils import descend, run_steps
 
 BETAS = (0.5, 0.9)
 

@@ -8,15 +8,25 @@ import pandas as pd
 import seaborn as sns
 from matplotlib.figure import Figure
 
+from madray.errors import DataError
 from madray.plots.style import (
-    GENERATION_LABEL, LINESTYLES, band, describe, fmt, metric_label, new_figure, panels, seaborn_style, varying,
+    GENERATION_LABEL,
+    LINESTYLES,
+    band,
+    describe,
+    fmt,
+    metric_label,
+    new_figure,
+    panels,
+    seaborn_style,
+    varying,
 )
 
 
 def metric_rows(df: pd.DataFrame, metric: str) -> pd.DataFrame:
     if metric not in df or df[metric].isna().all():
         have = [c for c in df.columns if df[c].dtype.kind == "f" and df[c].notna().any()]
-        raise ValueError(f"metric = {metric!r} has no data in these results; columns with data: {', '.join(have)}")
+        raise DataError(f"metric = {metric!r} has no data in these results; columns with data: {', '.join(have)}")
     return df[df[metric].notna()]
 
 

@@ -14,6 +14,7 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from madray.analysis.trials import trial_config
+from madray.errors import DataError
 from madray.plots.style import describe, new_figure, seaborn_style
 from madray.seeding import Stream, rng
 from madray.trial import Trial
@@ -23,7 +24,7 @@ def most_collapsed(df: pd.DataFrame) -> str:
     """The gmm trial whose replicate-mean modes_covered drops most from generation 1 to its last."""
     gmm = df[df["family"] == "gmm"]
     if gmm.empty:
-        raise ValueError("these results have no gmm trials to draw samples of")
+        raise DataError("these results have no gmm trials to draw samples of")
     by_gen = gmm.groupby(["trial_id", "generation"])["modes_covered"].mean().unstack()
     drop = by_gen.iloc[:, 0] - by_gen.ffill(axis=1).iloc[:, -1]
     return str(drop.sort_values(ascending=False, kind="stable").index[0])
@@ -38,12 +39,12 @@ def generation_samples(df: pd.DataFrame, trial_id: str, generations: list[int], 
     """Re-run the trial up to max(generations); the evaluation sample (n, 2) of `replicate` at each."""
     cfg = trial_config(df, trial_id)
     if not 0 <= replicate < cfg.replicates:
-        raise ValueError(f"replicate = {replicate} is not allowed: trial {trial_id} has replicates 0..{cfg.replicates - 1}")
+        raise DataError(f"replicate = {replicate} is not allowed: trial {trial_id} has replicates 0..{cfg.replicates - 1}")
     trial, out = Trial(cfg), {}
     while trial.generation < max(generations):
         trial.step()
         if trial.generation in generations:
-            draw = trial.family.sample(trial.state, cfg.params.n_eval, cfg.lam, rng(cfg.seed, trial.generation, Stream.EVALUATE))
+            draw = trial.family.evaluation_sample(trial.state, rng(cfg.seed, trial.generation, Stream.EVALUATE))
             out[trial.generation] = draw["x"][replicate]
     return out
 
@@ -56,7 +57,9 @@ def gmm_samples(df: pd.DataFrame, trial_id: str | None = None, generations: list
     rows = df[df["trial_id"] == trial_id]
     generations = generations or spread(int(rows["generation"].max()), panels)
     samples = generation_samples(df, trial_id, generations, replicate)
-    from madray.models.gmm import grid_modes  # imports POT: only when a GMM figure is drawn
+    from madray.models.gmm import (
+        grid_modes,  # imports POT: only when a GMM figure is drawn
+    )
 
     first = rows.iloc[0]
     modes = grid_modes(int(first["param_grid"]), float(first["param_spacing"]))

@@ -10,6 +10,7 @@ import pandas as pd
 import pyarrow.fs as pafs
 from matplotlib.figure import Figure
 
+from madray.errors import DataError
 from madray.plots.style import describe, new_figure, seaborn_style
 from madray.results.store import ARTIFACTS_DIR, filesystem, join
 
@@ -40,7 +41,7 @@ def sample_grids(df: pd.DataFrame, root: str, trial_id: str | None = None, panel
     trial_id = trial_id or next(iter(trials_with_grids(df, root)), None)
     files = sample_grid_files(root, trial_id) if trial_id else {}
     if not files:
-        raise ValueError(f"no sample grids (artifacts/<trial_id>/gen-*-samples.png) under {root!r}")
+        raise DataError(f"no sample grids (artifacts/<trial_id>/gen-*-samples.png) under {root!r}")
     generations = list(files)
     step = max(1, -(-len(generations) // panels))
     chosen = sorted(set(generations[::step]) | {generations[-1]})

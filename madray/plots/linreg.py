@@ -9,9 +9,21 @@ import pandas as pd
 import seaborn as sns
 from matplotlib.figure import Figure
 
-from madray.analysis.theory import linreg_accumulate_error, linreg_replace_error, ols_error
+from madray.analysis.theory import (
+    linreg_accumulate_error,
+    linreg_replace_error,
+    ols_error,
+)
+from madray.errors import DataError
 from madray.plots.style import (
-    GENERATION_LABEL, band, describe, metric_label, new_figure, panels, seaborn_style, varying,
+    GENERATION_LABEL,
+    band,
+    describe,
+    metric_label,
+    new_figure,
+    panels,
+    seaborn_style,
+    varying,
 )
 
 REPLACE_LOOPS = ("replace", "fully_synthetic")
@@ -37,7 +49,7 @@ def linreg_vs_theory(df: pd.DataFrame, metric: str = "test_error") -> Figure:
     """Replicate mean ± 1 s.d. of the excess test error per loop, with the closed forms as black lines."""
     rows = df[(df["family"] == "linreg") & df[metric].notna()] if metric in df else df.iloc[:0]
     if rows.empty:
-        raise ValueError(f"the linear-regression figure needs linreg trials with {metric!r}; these results have none")
+        raise DataError(f"the linear-regression figure needs linreg trials with {metric!r}; these results have none")
     loops = sorted(rows["loop"].unique())
     colors = dict(zip(loops, sns.color_palette("colorblind", len(loops))))
     groups = list(panels(rows, [k for k in varying(rows) if k != "loop"]))

@@ -9,6 +9,7 @@ from matplotlib.colors import TwoSlopeNorm
 from matplotlib.figure import Figure
 
 from madray.analysis.ess import effective_sample_size
+from madray.errors import DataError
 from madray.plots.style import describe, new_figure, panels, seaborn_style, varying
 
 
@@ -49,7 +50,7 @@ def phase_diagram(df: pd.DataFrame, distance: str = "frechet", steady: int | Non
     """
     rows = fresh_gaussian(df)
     if rows.empty:
-        raise ValueError("the phase diagram needs gaussian fresh_data trials with n_r > 0; these results have none")
+        raise DataError("the phase diagram needs gaussian fresh_data trials with n_r > 0; these results have none")
     table = table if table is not None else effective_sample_size(rows, distance=distance, steady=steady)
     keys = ["lam"] + [k for k in varying(table, ["param_d", "n_ini", "K", "p", "seed"]) if k in table]
     finite = table["ratio"][np.isfinite(table["ratio"])].tolist() or [1.0]  # NaN: n_e off the reference grid

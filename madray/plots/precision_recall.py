@@ -6,7 +6,15 @@ import pandas as pd
 import seaborn as sns
 from matplotlib.figure import Figure
 
-from madray.plots.style import describe, fmt, metric_label, new_figure, seaborn_style, varying
+from madray.errors import DataError
+from madray.plots.style import (
+    describe,
+    fmt,
+    metric_label,
+    new_figure,
+    seaborn_style,
+    varying,
+)
 
 
 def has_precision_recall(df: pd.DataFrame) -> bool:
@@ -28,7 +36,7 @@ def trajectories(df: pd.DataFrame) -> dict[str, pd.DataFrame]:
 def precision_recall(df: pd.DataFrame) -> Figure:
     """One trajectory per trial in the (recall, precision) plane; ○ marks generation 1, ■ the last."""
     if not has_precision_recall(df):
-        raise ValueError("precision/recall trajectories need the columns 'precision' and 'recall' with data")
+        raise DataError("precision/recall trajectories need the columns 'precision' and 'recall' with data")
     paths = trajectories(df)
     colors = sns.color_palette("colorblind", len(paths))
     fig, (ax,) = new_figure(1, size=(6.0, 5.0))

@@ -15,6 +15,8 @@ import seaborn as sns
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
+from madray.config import KNOB_COLUMNS
+
 # y-axis labels with units; the data units are those of the family's samples (N(0, I) for the Gaussian).
 METRIC_LABELS = {
     "mean_error": "‖μ̂ − μ‖ (data units)",
@@ -32,7 +34,7 @@ METRIC_LABELS = {
     "coverage": "coverage (fraction)",
 }
 KNOB_NAMES = {"lam": "λ", "param_d": "d"}  # how config columns are written in titles
-KNOBS = ["family", "loop", "lam", "n_ini", "n_r", "n_s", "K", "p", "seed"]
+KNOBS = list(KNOB_COLUMNS)
 GENERATION_LABEL = "generation t"
 LINESTYLES = ["-", "--", ":", "-."]
 

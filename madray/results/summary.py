@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import pandas as pd
 
-from madray.results.schema import CONFIG_FIELDS
+from madray.config import CONFIG_COLUMNS, KNOB_COLUMNS, ROW_COLUMNS
 
-_SHOWN_CONFIG = ["trial_id", "family", "loop", "lam", "n_ini", "n_r", "n_s", "K", "p"]
+_SHOWN_CONFIG = ["trial_id", *KNOB_COLUMNS]
 
 
 def metric_columns(df: pd.DataFrame) -> list[str]:
-    known = {f.name for f in CONFIG_FIELDS}
+    known = {*CONFIG_COLUMNS, *ROW_COLUMNS}
     return [c for c in df.columns if c not in known and not c.startswith("param_")]
 
 

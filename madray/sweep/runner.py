@@ -22,10 +22,17 @@ os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
 import ray  # noqa: E402
 from ray import tune  # noqa: E402
 
-from madray.config import Sweep, TrialConfig, dump_sweep  # noqa: E402
+from madray.config import TrialConfig  # noqa: E402
 from madray.models import family_class  # noqa: E402
-from madray.results.schema import metric_names, sweep_schema  # noqa: E402
-from madray.results.store import filesystem, join, load_failures, prepare_output, write_failure  # noqa: E402
+from madray.results.schema import sweep_schema  # noqa: E402
+from madray.results.store import (  # noqa: E402
+    filesystem,
+    join,
+    load_failures,
+    prepare_output,
+    write_failure,
+)
+from madray.spec import Sweep, dump_sweep  # noqa: E402
 from madray.sweep.checkpoint import CheckpointStore  # noqa: E402
 from madray.sweep.progress import ProgressLines  # noqa: E402
 from madray.sweep.trainable import tune_trial  # noqa: E402
@@ -156,10 +163,10 @@ def run_sweep(
     if resuming:
         emit(f"resuming the run in {root}")
     trainable = tune.with_resources(
-        tune.with_parameters(tune_trial, root=root, schema=sweep_schema(sweep), shared=put_shared_inputs(sweep.trials)),
+        tune.with_parameters(tune_trial, root=root, schema=sweep_schema(sweep.name, sweep.param_types(), sweep.metric_names), shared=put_shared_inputs(sweep.trials)),
         _resources,
     )
-    progress = ProgressLines(_labels(sweep), metric_names(sweep), emit)
+    progress = ProgressLines(_labels(sweep), sweep.metric_names, emit)
     results = _tuner(sweep, root, trainable, progress, resuming).fit()
     _record_crashes(root, results)
     failures = load_failures(root)

@@ -23,8 +23,8 @@ import pyarrow as pa
 import ray
 from ray import tune
 
-from madray.config import TrialConfig
 from madray.results.store import ResultWriter, clear_failure, write_failure
+from madray.spec import trial_from_dict
 from madray.sweep.checkpoint import CheckpointStore
 from madray.sweep.divergence import divergence
 from madray.trial import Trial, summarize
@@ -52,7 +52,7 @@ def _fail(root: str, trial_id: str, generation: int, kind: str, error: str, deta
 def tune_trial(config: dict[str, Any], root: str, schema: pa.Schema,
                shared: dict[str, ray.ObjectRef] | None = None) -> None:
     """Runs in a Ray worker: resumes the trial, then writes, checkpoints and reports each generation."""
-    cfg = TrialConfig.from_dict(config["trial"])
+    cfg = trial_from_dict(config["trial"])
     writer, checkpoints = ResultWriter(root, schema), CheckpointStore(root)
     writer.remove_temporaries(cfg.trial_id)
     ref = (shared or {}).get(cfg.trial_id)

@@ -8,6 +8,7 @@ from datetime import datetime, timezone
 import pandas as pd
 
 from madray.analysis.ess import effective_sample_size
+from madray.errors import DataError
 from madray.plots import figures, save_figures
 from madray.plots.phase import fresh_gaussian
 from madray.results.store import load_failures, load_results, sweep_folder
@@ -70,7 +71,7 @@ def write_report(path: str, out: str | None = None, distance: str = "frechet", s
     root = sweep_folder(path)
     if out is None:
         if "://" in root:
-            raise ValueError(f"{path!r} is not a local folder: pass --out FILE for the report")
+            raise DataError(f"{path!r} is not a local folder: pass --out FILE for the report")
         out = os.path.join(root, "report", "report.md")
     df = load_results(path)
     fig_dir = os.path.join(os.path.dirname(os.path.abspath(out)), "figures")

@@ -1,0 +1,17 @@
+"""The errors madray raises on purpose: each message says what is wrong and how to fix it.
+
+The command line prints these as `madray: error: ...` and exits 2; anything else is a bug and
+keeps its traceback.
+"""
+
+
+class MadrayError(Exception):
+    """Base of the errors a user can act on."""
+
+
+class ConfigError(MadrayError, ValueError):
+    """A sweep specification that cannot be run; the message says how to fix it."""
+
+
+class DataError(MadrayError, ValueError):
+    """Results or options that a figure, report or analysis cannot use."""

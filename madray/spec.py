@@ -1,0 +1,181 @@
+"""Sweep specifications: one YAML file -> a validated list of frozen trial configs.
+
+Everything here runs before Ray starts and before anything is written, so a bad
+sweep fails in milliseconds with a message that names the key, the value and
+what is allowed. This layer sits above the loop and model registries, which it
+validates every trial against.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import itertools
+import json
+import typing
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Mapping
+
+import yaml
+
+from madray.config import ConfigError, TrialConfig, from_mapping, to_plain
+from madray.loops import validate_loop
+from madray.models import FAMILIES, family_class, validate_family
+
+SWEEP_ONLY_KEYS = ("name", "params", "grid")
+_KNOBS = [f.name for f in dataclasses.fields(TrialConfig) if f.name not in ("params", "sweep", "trial_id")]
+
+
+def trial_from_dict(data: Mapping[str, Any]) -> TrialConfig:
+    """Inverse of `TrialConfig.to_dict`, re-validating (Ray workers, rebuilt trials)."""
+    data = dict(data)
+    params = data.pop("params", None)
+    cfg = from_mapping(TrialConfig, data, "")
+    params = from_mapping(family_class(cfg.family).Params, params, f"params.{cfg.family}")
+    return dataclasses.replace(cfg, params=params)
+
+
+@dataclass(frozen=True)
+class Sweep:
+    """A validated sweep: its name, the resolved spec and one TrialConfig per grid point."""
+
+    name: str
+    spec: dict[str, Any]
+    trials: tuple[TrialConfig, ...]
+
+    @property
+    def families(self) -> tuple[str, ...]:
+        return tuple(dict.fromkeys(t.family for t in self.trials))
+
+    @property
+    def metric_names(self) -> list[str]:
+        """Union of the metrics the sweep's trials report, in first-seen order."""
+        names: dict[str, None] = {}
+        for t in self.trials:
+            names.update(dict.fromkeys(t.metrics or family_class(t.family).metric_names))
+        return list(names)
+
+    def param_types(self) -> dict[str, dict[str, type]]:
+        """family -> parameter -> annotated type, for the results schema."""
+        out = {}
+        for family in self.families:
+            params = family_class(family).Params
+            hints = typing.get_type_hints(params)
+            out[family] = {f.name: hints[f.name] for f in dataclasses.fields(params)}
+        return out
+
+    def grid_table(self) -> list[dict[str, Any]]:
+        """The gridded knobs of each trial, for --dry-run."""
+        keys = list(self.spec.get("grid", {}))
+        rows = []
+        for t in self.trials:
+            flat = {**t.to_dict(), **{f"{t.family}.{k}": v for k, v in (t.to_dict()["params"] or {}).items()}}
+            rows.append({"trial_id": t.trial_id, **{k: flat.get(k) for k in keys}})
+        return rows
+
+
+def _check_grid(grid: Any) -> dict[str, list]:
+    if grid is None:
+        return {}
+    if not isinstance(grid, Mapping):
+        raise ConfigError(f"grid: expected a mapping of knob -> list of values, got {grid!r}")
+    for key, values in grid.items():
+        family, _, param = str(key).partition(".")
+        if not param and key not in _KNOBS:
+            raise ConfigError(
+                f"grid: unknown key {key!r}; allowed: {', '.join(_KNOBS)} or <family>.<param>"
+            )
+        if not isinstance(values, list) or not values:
+            raise ConfigError(f"grid.{key} = {values!r}: expected a non-empty list of values")
+    return dict(grid)
+
+
+def _trial_id(index: int, point: Mapping[str, Any]) -> str:
+    digest = hashlib.sha1(json.dumps(point, sort_keys=True, default=str).encode()).hexdigest()[:8]
+    return f"t{index:03d}-{digest}"
+
+
+def _build_trial(spec: Mapping[str, Any], point: Mapping[str, Any], name: str, index: int) -> TrialConfig:
+    knobs = {k: v for k, v in spec.items() if k not in SWEEP_ONLY_KEYS}
+    params_by_family = {k: dict(v or {}) for k, v in (spec.get("params") or {}).items()}
+    for key, value in point.items():
+        family, _, param = key.partition(".")
+        if param:
+            params_by_family.setdefault(family, {})[param] = value
+        else:
+            knobs[key] = value
+    cfg = from_mapping(TrialConfig, knobs, "")
+    cls = family_class(cfg.family)
+    params = from_mapping(cls.Params, params_by_family.get(cfg.family), f"params.{cfg.family}")
+    cfg = dataclasses.replace(cfg, params=params, sweep=name, trial_id=_trial_id(index, point))
+    validate_loop(cfg, cls)
+    validate_family(cfg)
+    return cfg
+
+
+def parse_sweep(spec: Any, source: str = "<sweep>") -> Sweep:
+    """Validate a sweep mapping and expand its grid. Raises ConfigError on any problem."""
+    if not isinstance(spec, Mapping):
+        raise ConfigError(f"{source}: expected a YAML mapping at the top level")
+    spec = dict(spec)
+    allowed = list(SWEEP_ONLY_KEYS) + _KNOBS
+    unknown = sorted(set(spec) - set(allowed))
+    if unknown:
+        raise ConfigError(f"{source}: unknown key {unknown[0]!r}; allowed keys: {', '.join(allowed)}")
+    name = spec.get("name")
+    if not isinstance(name, str) or not name or not all(c.isalnum() or c in "-_." for c in name):
+        raise ConfigError(f"{source}: name = {name!r}: give the sweep a name made of letters, digits, '-', '_', '.'")
+    params = spec.get("params") or {}
+    if not isinstance(params, Mapping):
+        raise ConfigError(f"{source}: params: expected a mapping of family -> parameters")
+    for fam in params:
+        if fam not in FAMILIES:
+            raise ConfigError(f"params.{fam}: unknown model family {fam!r}; known: {', '.join(FAMILIES)}")
+    grid = _check_grid(spec.get("grid"))
+    points = [dict(zip(grid, combo)) for combo in itertools.product(*grid.values())] or [{}]
+    trials = []
+    for i, point in enumerate(points):
+        try:
+            trials.append(_build_trial(spec, point, name, i))
+        except ConfigError as e:
+            where = f" (grid point {i}: {', '.join(f'{k}={v}' for k, v in point.items())})" if point else ""
+            raise ConfigError(f"{source}{where}: {e}") from None
+    return Sweep(name=name, spec=spec, trials=tuple(trials))
+
+
+def apply_overrides(spec: dict[str, Any], overrides: list[str]) -> dict[str, Any]:
+    """Apply `key=value` overrides (values parsed as YAML) from the command line."""
+    spec = dict(spec)
+    for item in overrides:
+        key, sep, raw = item.partition("=")
+        if not sep:
+            raise ConfigError(f"--set {item!r}: expected key=value, e.g. --set generations=5")
+        value = yaml.safe_load(raw)
+        parts = key.split(".")
+        node = spec
+        for part in parts[:-1]:
+            node[part] = dict(node.get(part) or {})
+            node = node[part]
+        node[parts[-1]] = value
+    return spec
+
+
+def load_sweep(path: str | Path, overrides: list[str] | None = None) -> Sweep:
+    """Read a sweep YAML file (`yaml.safe_load`), apply overrides, validate and expand it."""
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"sweep file {str(path)!r} does not exist")
+    try:
+        spec = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as e:
+        raise ConfigError(f"{path}: not valid YAML: {e}") from None
+    if isinstance(spec, dict) and overrides:
+        spec = apply_overrides(spec, overrides)
+    return parse_sweep(spec, str(path))
+
+
+def dump_sweep(sweep: Sweep) -> str:
+    """The resolved sweep as YAML: the spec plus every trial's full config."""
+    doc = {"spec": to_plain(sweep.spec), "trials": [t.to_dict() for t in sweep.trials]}
+    return yaml.safe_dump(doc, sort_keys=False)
