@@ -22,6 +22,7 @@ LAYERS = [
     ["madray.trial", "madray.analysis"],
     ["madray.sweep", "madray.plots"],
     ["madray.report"],
+    ["madray.reproduce"],
     ["madray.cli"],
     ["madray"],  # the package's own __init__: load_results
 ]

@@ -98,9 +98,34 @@ def matches(quantity: str, value: float, se: float, reference: float, source: st
 
 
 def exceeds(quantity: str, difference: float, se: float, claim: str) -> Finding:
-    """A claimed inequality written as difference > 0; it holds beyond Z_DIRECTION standard errors."""
+    """A claimed inequality written as difference > 0; it holds beyond Z_DIRECTION standard errors.
+
+    Without a standard error (one replicate, as in the deep families' laptop runs) only the sign
+    is tested, and the reference says so.
+    """
+    if not np.isfinite(se):
+        return Finding(quantity, difference, se, f"direction: {claim}, i.e. > 0 (sign only: one replicate, no SE)",
+                       bool(np.isfinite(difference) and difference > 0))
     ok = bool(np.isfinite(difference) and difference > Z_DIRECTION * se)
     return Finding(quantity, difference, se, f"direction: {claim}, i.e. > {Z_DIRECTION:g} SE above 0", ok)
+
+
+def decline(df: pd.DataFrame, metric: str, label: str, claim: str) -> Finding:
+    """metric at generation 1 minus at the last generation, paired by replicate, for the rows of one trial."""
+    if metric not in df or df[metric].isna().all():
+        return missing(f"{label}: {metric} drop", f"these results have no {metric!r} column")
+    drop = per_replicate(df, metric, 1) - per_replicate(df, metric)
+    return exceeds(f"{label}: {metric}(t=1) − {metric}(t={int(df['generation'].max())})", *mean_se(drop), claim)
+
+
+def final_gap(df: pd.DataFrame, metric: str, high: dict, low: dict, claim: str) -> Finding:
+    """metric(high) − metric(low) at the last generation, each trial's replicates independent."""
+    if metric not in df or df[metric].isna().all():
+        return missing(f"{metric} gap", f"these results have no {metric!r} column")
+    a, b = (per_replicate(rows_of(df, **w), metric) for w in (high, low))
+    (ma, sa), (mb, sb) = mean_se(a), mean_se(b)
+    name = lambda w: ", ".join(f"{k}={v:g}" if isinstance(v, float) else f"{k}={v}" for k, v in w.items())  # noqa: E731
+    return exceeds(f"final {metric}({name(high)}) − {metric}({name(low)})", ma - mb, math.hypot(sa, sb), claim)
 
 
 def below(quantity: str, value: float, se: float, bound: float, claim: str) -> Finding:
