@@ -24,6 +24,7 @@ from madray.reproduce.base import (
     exceeds,
     matches,
     mean_se,
+    missing,
     rows_of,
     values,
 )
@@ -156,10 +157,13 @@ def check_phase(df: pd.DataFrame) -> Verdict:
     table = effective_sample_size(df)
     findings = []
     unbiased = table[np.isclose(table["lam"], 1.0)]
-    worst = unbiased.loc[((unbiased["ratio"] - 1) / unbiased["ratio_se"]).idxmin()]
-    findings.append(Finding(f"λ=1: lowest n_e/n_r (n_r={worst.n_r}, n_s={worst.n_s})", worst.ratio, worst.ratio_se,
-                            f"admissible everywhere: not below 1 by more than {Z_DIRECTION:g} SE",
-                            bool(worst.ratio + Z_DIRECTION * worst.ratio_se >= 1)))
+    if unbiased.empty:
+        findings.append(missing("λ=1: lowest n_e/n_r", "these results have no λ = 1 trials"))
+    else:
+        worst = unbiased.loc[((unbiased["ratio"] - 1) / unbiased["ratio_se"]).idxmin()]
+        findings.append(Finding(f"λ=1: lowest n_e/n_r (n_r={worst.n_r}, n_s={worst.n_s})", worst.ratio, worst.ratio_se,
+                                f"admissible everywhere: not below 1 by more than {Z_DIRECTION:g} SE",
+                                bool(worst.ratio + Z_DIRECTION * worst.ratio_se >= 1)))
     counts = {lam: _inadmissible(table[np.isclose(table["lam"], lam)]) for lam in sorted(table["lam"].unique(), reverse=True)}
     for (hi, c_hi), (lo, c_lo) in itertools.pairwise(counts.items()):
         findings.append(Finding(f"inadmissible cells at λ={lo:g} minus at λ={hi:g}", c_lo - c_hi, float("nan"),
