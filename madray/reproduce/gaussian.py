@@ -65,7 +65,7 @@ COLLAPSE = Experiment(
           "(the log trace drifts down; λ < 1 speeds it up).",
     check=check_collapse,
     figure=lambda df, root: metric_vs_generation(df, "trace_cov"),
-    cost="8 s",
+    cost="34 s (shared 2 cores, load 7)",
     paper_scale=("params.gaussian.d=100", "n_ini=1000", "n_s=1000", "replicates=100", "generations=100"),
     note="Laptop: d = 10, n = 50 per generation (the collapse is faster at small n); the paper's Gaussian runs use d = 100.",
 )
@@ -113,7 +113,7 @@ KAZDAN = Experiment(
           "median exp(t·E log(χ²_{n−1}/n)) = 0.133; accumulate stays ≈ 1.",
     check=check_kazdan,
     figure=lambda df, root: metric_vs_generation(df, "trace_cov"),
-    cost="5 s",
+    cost="not measured yet (needs issue 12 §1's MLE estimator)",
     note="Laptop size is the paper's size (d = 1, n = 100, 100 generations); generation 1 is the fit to real data, so t = generation.",
 )
 
@@ -140,7 +140,7 @@ N_INI = Experiment(
     claim="In the fresh-data loop the steady state does not depend on the initial real sample size n_ini.",
     check=check_n_ini,
     figure=lambda df, root: metric_vs_generation(df, "frechet", hue="n_ini"),
-    cost="10 s",
+    cost="78 s (shared 2 cores, load 14)",
     paper_scale=("params.gaussian.d=100", "grid.n_ini=[100,1000,10000]", "n_r=1000", "n_s=1000", "generations=100"),
     note="Laptop: d = 5, n_r = 50, n_s = 200; distance: squared Fréchet (W2²) to the truth over the second half of the run.",
 )
@@ -181,7 +181,7 @@ PHASE = Experiment(
           "once n_s passes a threshold that is lower for smaller λ.",
     check=check_phase,
     figure=lambda df, root: phase_diagram(df),
-    cost="60 s",
+    cost="134 s (shared 2 cores, load 12)",
     paper_scale=("params.gaussian.d=100", "grid.n_r=[100,300,1000,3000,10000]", "grid.n_s=[0,1000,3000,10000]",
                  "generations=100"),
     note="Laptop: d = 10, n_r ≤ 200, n_s ≤ 500, 100 replicates.",
@@ -205,7 +205,7 @@ AUGMENTATION = Experiment(
     claim="Synthetic augmentation (a fixed real set plus synthetic data of the previous generation) gives n_e < n_r once n_r > d.",
     check=check_augmentation,
     figure=lambda df, root: metric_vs_generation(df, "frechet", hue="n_s", style="n_r"),
-    cost="15 s",
+    cost="103 s (shared 2 cores, load 16)",
     paper_scale=("params.gaussian.d=100", "grid.n_r=[200,1000,5000]", "n_ini=5000", "grid.n_s=[1000,10000]"),
     note="Laptop: d = 5; the fixed real set is the first n_r of generation 1's n_ini = 200 real samples.",
 )
@@ -231,7 +231,7 @@ MEMORY = Experiment(
     claim="Drawing each synthetic sample from a model picked at random among the last K generations raises n_e/n_r, sublinearly in K.",
     check=check_memory,
     figure=lambda df, root: metric_vs_generation(df, "frechet", hue="K"),
-    cost="20 s",
+    cost="113 s (shared 2 cores, load 15)",
     paper_scale=("params.gaussian.d=100", "n_r=1000", "n_s=10000", "n_ini=1000"),
     note="Laptop: d = 5, n_r = 50, n_s = 500 (the paper: n_r = 10³, n_s = 10⁴).",
 )
@@ -257,7 +257,7 @@ MIXTURE = Experiment(
           "falls as p grows and as n grows.",
     check=check_mixture,
     figure=lambda df, root: metric_vs_generation(df, "frechet", hue="p"),
-    cost="15 s",
+    cost="112 s (shared 2 cores, load 16)",
     paper_scale=("params.gaussian.d=100", "grid.n_ini=[1000,3000,10000]"),
     note="Laptop: d = 5, n ∈ {50, 200, 800}; distance: squared Fréchet (W2²) to the truth (the paper: Wasserstein).",
 )
