@@ -15,6 +15,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from deep_helpers import TINY
+
 from madray.cli.main import main
 from madray.reproduce import EXPERIMENTS, experiment_sweep
 from madray.reproduce.gaussian import kazdan_log, kazdan_mean
@@ -221,9 +223,44 @@ def test_reproduce_runs_resumes_and_writes_its_page(ray_local, tmp_path, capsys)
     assert again.count("PASS: mad_gaussian_collapse") == 1 and "gen 1/30" not in again
 
 
+@pytest.mark.slow
 def test_reproduce_exits_1_on_fail(ray_local, tmp_path, capsys):
     # a phase diagram without λ = 1 cannot show "λ = 1 admissible everywhere": FAIL, exit status 1
     args = ["reproduce", "mad_phase_diagram", "--out", str(tmp_path), "--set", "grid.lam=[0.5]", "--set", "grid.n_r=[25]",
             "--set", "grid.n_s=[500]", "--set", "generations=20", "--set", "replicates=50"]
     assert main(args) == 1
     assert "\nFAIL: mad_phase_diagram" in capsys.readouterr().out
+
+
+# --------------------------------------------------------------------------- deep entries (torch): tiny runs, slow tier
+DEEP_TINY = {  # every code path of the entry's sweep, at sizes that prove plumbing, not the claim
+    "mad_rosenbrock_flow": ["generations=2", "n_ini=200", "n_s=200", *(f"params.flow.{k}={v}" for k, v in TINY["flow"].items())],
+    "mad_mnist_ddpm": ["generations=2", "n_ini=200", "n_s=40", *(f"params.ddpm.{k}={v}" for k, v in TINY["ddpm"].items())],
+    "gerstgrasser_vae": ["generations=2", "n_ini=200", "n_s=200", *(f"params.vae.{k}={v}" for k, v in TINY["vae"].items())],
+}
+CLAIMED = {  # (metric, the trial that must be higher at the end, the lower one)
+    "mad_rosenbrock_flow": ("recall", "lam", 1.0, 0.8),
+    "mad_mnist_ddpm": ("recall", "lam", 1.0, 0.5),
+    "gerstgrasser_vae": ("fid", "loop", "replace", "accumulate"),
+}
+
+
+def ordered(df, metric, column, high, low):
+    """The metric forced to the claimed order at the last generation (high trial 1 above the low one)."""
+    last = df["generation"] == df["generation"].max()
+    bump = np.where(last & (df[column] == high), 1.0, np.where(last & (df[column] == low), -1.0, 0.0))
+    return df.assign(**{metric: df[metric] + bump})
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", list(DEEP_TINY))
+def test_deep_check_runs_on_a_tiny_run_and_follows_the_claimed_order(name, madray_cache):
+    family = {"mad_mnist_ddpm": "ddpm", "gerstgrasser_vae": "vae"}.get(name)
+    extra = [f"params.{family}.cache_dir={madray_cache}"] if family else []
+    sweep = experiment_sweep(EXPERIMENTS[name], overrides=[*DEEP_TINY[name], *extra])
+    df = pd.DataFrame([row for cfg in sweep.trials for row in run_trial(cfg)])
+    verdict = EXPERIMENTS[name].check(df)
+    assert verdict.findings and all(np.isfinite(f.value) for f in verdict.findings)
+    metric, column, high, low = CLAIMED[name]
+    right, wrong = ordered(df, metric, column, high, low), ordered(df, metric, column, low, high)
+    assert EXPERIMENTS[name].check(right).findings[0].ok and not EXPERIMENTS[name].check(wrong).findings[0].ok
