@@ -103,13 +103,14 @@ def _trial_id(index: int, point: Mapping[str, Any]) -> str:
 
 def _curate_point(knobs: dict[str, Any], point: Mapping[str, Any]) -> dict[str, Any]:
     """Fold the grid point's curate.<key> values into knobs["curate"]; returns the rest of the point."""
-    keys = {k.partition(".")[2]: v for k, v in point.items() if k.partition(".")[0] == CURATE}
+    prefix = f"{CURATE}."
+    keys = {k.removeprefix(prefix): v for k, v in point.items() if k.startswith(prefix)}
     if keys:
         base = knobs.get(CURATE)
         if base is not None and not isinstance(base, Mapping):
             raise ConfigError(f"{CURATE}: expected a mapping of curation knobs, got {base!r}")
         knobs[CURATE] = {**(base or {}), **keys}
-    return {k: v for k, v in point.items() if k.partition(".")[0] != CURATE}
+    return {k: v for k, v in point.items() if not k.startswith(prefix)}
 
 
 def _build_trial(spec: Mapping[str, Any], point: Mapping[str, Any], name: str, index: int) -> TrialConfig:
