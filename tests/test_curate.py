@@ -9,12 +9,14 @@ from __future__ import annotations
 import math
 
 import numpy as np
+import pandas as pd
 import pytest
 from helpers import column, trial_config
 from scipy import stats
 
 from madray.config import ConfigError, Curate
 from madray.curate.select import luce_choice
+from madray.plots import figures
 from madray.spec import parse_sweep
 from madray.trial import Trial, run_trial
 
@@ -160,3 +162,16 @@ def test_curate_knobs_are_griddable_and_become_columns():
     assert sweep.metric_names[-4:] == ["accept_rate", "oracle_all", "oracle_kept", "cap_hit"]
     with pytest.raises(ConfigError, match="grid point 0.*curate.gamma = 2"):
         parse_sweep({"name": "s", "family": "gaussian", "loop": "replace", "grid": {"curate.kind": ["correct"], "curate.gamma": [2]}})
+
+
+def test_curation_figure_draws_each_setting_with_its_replicate_mean():
+    spec = {"name": "c", "family": "gaussian", "loop": "replace", "generations": 3, "replicates": 5,
+            "n_ini": 50, "n_s": 50, "grid": {"curate": [{"kind": "none"}, {"kind": "correct", "gamma": 0.5}]}}
+    df = pd.DataFrame([r for t in parse_sweep(spec).trials for r in run_trial(t)])
+    fig = figures(df)["curation"]
+    trace_ax = next(ax for ax in fig.axes if ax.get_title() == "gaussian: trace_cov")
+    lines = {line.get_label(): line for line in trace_ax.get_lines()}
+    assert set(lines) == {"kind=none, gamma=0", "kind=correct, gamma=0.5"}
+    expected = df[df["curate_kind"] == "correct"].groupby("generation")["trace_cov"].mean()
+    np.testing.assert_allclose(lines["kind=correct, gamma=0.5"].get_ydata(), expected.to_numpy())
+    assert "curation" not in figures(df[df["curate_kind"] == "none"])
