@@ -7,6 +7,8 @@ curation knobs `curate_<key>` among them), mean over replicates with a ±1 s.d. 
 
 from __future__ import annotations
 
+import textwrap
+
 import pandas as pd
 import seaborn as sns
 from matplotlib.figure import Figure
@@ -55,6 +57,9 @@ def curation_curves(df: pd.DataFrame) -> Figure:
         ax.set(title=f"{family}: {metric}", xlabel=GENERATION_LABEL, ylabel=metric_label(metric))
         ax.xaxis.get_major_locator().set_params(integer=True)
         ax.legend(fontsize="x-small")
-    fig.suptitle("curated loops: quality and diversity per curation setting (line: mean, band: ±1 s.d.)\n"
-                 f"{describe(df)}", fontsize="medium")
+    # the curation knobs are in the legend; a one-panel figure is narrow, so wrap the title tighter
+    fixed = describe(df, skip=tuple(c for c in df.columns if c.startswith(CURATE_PREFIX))).replace("\n", " ")
+    width = 110 if len(cells) > 1 else 60
+    title = "curated loops: quality and diversity per curation setting (line: mean, band: ±1 s.d.) " + fixed
+    fig.suptitle("\n".join(textwrap.wrap(title, width)), fontsize="medium")
     return fig
