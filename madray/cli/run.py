@@ -30,15 +30,16 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                             "re-running without --resume also resumes a run of the same sweep")
 
 
-def print_dry_run(sweep, out: str) -> None:
+def print_dry_run(sweep, out: str, header: bool = True) -> None:
     import pandas as pd
 
     from madray.sweep.runner import sweep_root
 
     table = pd.DataFrame(sweep.grid_table())
     gens = sum(t.generations for t in sweep.trials)
-    print(f"sweep {sweep.name!r}: {len(sweep.trials)} trials, {gens} trial-generations, "
-          f"{sum(t.generations * t.replicates for t in sweep.trials)} result rows")
+    if header:
+        print(f"sweep {sweep.name!r}: {len(sweep.trials)} trials, {gens} trial-generations, "
+              f"{sum(t.generations * t.replicates for t in sweep.trials)} result rows")
     print(f"results would go to {sweep_root(out, sweep.name)}")
     with pd.option_context("display.max_rows", 500, "display.width", 160):
         print(table.to_string(index=False))

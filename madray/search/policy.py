@@ -16,9 +16,10 @@ its statistic's interval excludes the threshold, and its *side* is where its est
 4. Otherwise, the *estimate bracket* [a, b] is the pair of neighbouring values where the side
    changes, and the *interval* [L, H] runs from the last resolved value on the lower end's side to
    the first resolved value on the upper end's side. Bisect [a, b] (midpoint in u) while it is wider
-   than the tolerance; then, while [L, H] is wider, bisect its widest gap (the values in between
-   straddle the threshold even with `max_batches` batches: more values there narrow [L, H] only
-   where the statistic is far enough from the threshold).
+   than the tolerance; then, while [L, H] is wider, bisect the wider of its outer gaps ([L, next
+   value], [previous value, H]) down to a quarter of the tolerance: the values inside straddle the
+   threshold even with `max_batches` batches, and only a value nearer L or H can be resolved and
+   narrow [L, H].
 5. Stop when neither bracket can shrink, or after `max_evaluations` trials (status "not converged").
 """
 
@@ -26,6 +27,8 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+
+import numpy as np
 
 FOUND = "found"
 ADMISSIBLE = "admissible over the whole range"
@@ -87,10 +90,10 @@ class BoundarySearch:
         value = math.exp(u) if self.log else u
         return float(round(value)) if self.integer else value
 
-    def narrow(self, a: float, b: float) -> bool:
+    def narrow(self, a: float, b: float, tolerance: float | None = None) -> bool:
         """Is [a, b] within the tolerance: b/a − 1 on a log scale, (b − a)/(hi − lo) on a linear one."""
         width = b / a - 1 if self.log else (b - a) / (self.hi - self.lo)
-        return width <= self.tolerance
+        return width <= (self.tolerance if tolerance is None else tolerance)
 
     def midpoint(self, a: float, b: float) -> float | None:
         """The midpoint of [a, b] in u, or None if no new value fits strictly inside (integers)."""
@@ -139,14 +142,18 @@ class BoundarySearch:
         a, b, L, H = brackets
         mid = None if self.narrow(a, b) else self.midpoint(a, b)
         if mid is None and not self.narrow(L, H):
-            mid = self._widest_gap(L, H)
+            mid = self._outer_gap(L, H)
         return None if mid is None else [(mid, 0)]
 
-    def _widest_gap(self, L: float, H: float) -> float | None:
+    def _outer_gap(self, L: float, H: float) -> float | None:
+        """Midpoint of the wider of [L, next value] and [previous value, H], down to a quarter of the tolerance."""
         inside = [v for v in sorted(self.estimates) if L <= v <= H]
-        gaps = sorted(zip(inside, inside[1:]), key=lambda g: self.u(g[1]) - self.u(g[0]), reverse=True)
+        gaps = sorted([(inside[0], inside[1]), (inside[-2], inside[-1])], key=lambda g: self.u(g[1]) - self.u(g[0]),
+                      reverse=True)
         for a, b in gaps:
-            mid = None if self.narrow(a, b) else self.midpoint(a, b)
+            if self.narrow(a, b, self.tolerance / 4):
+                continue
+            mid = self.midpoint(a, b)
             if mid is not None:
                 return mid
         return None
@@ -163,15 +170,22 @@ class BoundarySearch:
         return FOUND if converged else NOT_CONVERGED
 
     def boundary(self) -> tuple[float, float, float]:
-        """(value*, interval low, interval high): the linear root of the statistic between a and b in u.
+        """(value*, interval low, interval high); NaN when there is no crossing in the range (never made up).
 
-        NaN when there is no crossing in the range (never a made-up boundary).
+        value* is the root of a straight line fitted in u to the estimates of every value in [L, H]
+        (weights 1/SE², SE from each interval's half-width): the values the search concentrated on,
+        where the statistic is close to the threshold and a line is a good local model. With two
+        values it is the linear interpolation between a and b.
         """
         brackets = None if self.failed else self.brackets()
         if brackets is None:
             return math.nan, math.nan, math.nan
         a, b, L, H = brackets
-        fa, fb = self.estimates[a].value - self.threshold, self.estimates[b].value - self.threshold
-        t = fa / (fa - fb) if fa != fb else 0.5
-        star = self.u(a) + t * (self.u(b) - self.u(a))
+        values = [v for v in sorted(self.estimates) if L <= v <= H]
+        u = np.array([self.u(v) for v in values])
+        f = np.array([self.estimates[v].value for v in values]) - self.threshold
+        w = 1 / np.maximum([(self.estimates[v].high - self.estimates[v].low) ** 2 for v in values], 1e-300)
+        slope, intercept = np.polyfit(u, f, 1, w=np.sqrt(w))
+        star = -intercept / slope if slope != 0 else (self.u(a) + self.u(b)) / 2
+        star = min(max(star, self.u(a)), self.u(b))  # the side change is between a and b
         return (math.exp(star) if self.log else star), L, H

@@ -150,8 +150,8 @@ def parse_search(spec: Any, source: str = "<sweep>") -> SearchSweep:
     require(search.scale == "linear" or lo > 0, "search.range", list(search.range), "lo > 0 on a log scale")
     require(kind is float or (float(lo).is_integer() and float(hi).is_integer()), "search.range",
             list(search.range), f"integers: {search.knob} is an integer knob")
-    ends = [parse_sweep(with_knob(rest, search.knob, kind(v)), f"{source} (search.{search.knob} = {v})")
-            for v in (lo, hi)]
+    ends = [parse_sweep(with_knob(rest, search.knob, v), f"{source} (search.{search.knob} = {v})")
+            for v in (kind(lo), kind(hi))]
     _check_statistic(search, ends[0])
     sweep = dataclasses.replace(ends[0], spec=dict(spec))
     return SearchSweep(sweep=sweep, search=search, integer=kind is int)
