@@ -7,11 +7,15 @@ import numpy as np
 import pandas as pd
 import pytest
 import yaml
+from matplotlib.collections import LineCollection
+from matplotlib.contour import ContourSet
 from helpers import trial_config
 
 from madray.analysis import effective_sample_size
 from madray.cli.main import main
 from madray.config import ConfigError
+from madray.plots import phase_diagram
+from madray.report import write_report
 from madray.results.store import load_boundary, load_results, trial_folder
 from madray.search import ADMISSIBLE, FOUND, INADMISSIBLE, NOT_CONVERGED, BoundarySearch, Estimate
 from madray.search import parse_search, run_search
@@ -84,9 +88,10 @@ def test_linear_scale_and_the_below_side():
 
 
 # --------------------------------------------------------------------------- specs refused at parse time
-SPEC = {"name": "b", "family": "gaussian", "loop": "fresh_data", "generations": 6, "replicates": 20, "n_ini": 50,
+SPEC = {"name": "b", "family": "gaussian", "loop": "fresh_data", "generations": 6, "replicates": 200, "n_ini": 50,
         "n_r": 20, "lam": 0.5, "params": {"gaussian": {"d": 2}},
-        "search": {"knob": "n_s", "range": [2, 200], "statistic": "final:trace_cov", "threshold": 1.5}}
+        "search": {"knob": "n_s", "range": [2, 200], "statistic": "final:trace_cov", "threshold": 1.5,
+                   "tolerance": 0.25, "max_evaluations": 20, "max_replicates": 400}}
 
 
 @pytest.mark.parametrize("search, words", [
@@ -120,6 +125,7 @@ def test_specs_refused_against_the_grid_and_the_family():
 
 
 # --------------------------------------------------------------------------- on Ray Tune
+@pytest.mark.slow
 def test_search_on_tune_resumes_and_is_shown(ray_local, tmp_path, capsys):
     """fresh data, λ = 0.5: tr Σ̂ falls with n_s (the synthetic half scatters less); search where it is 1.5."""
     plan = parse_search(SPEC)
@@ -144,6 +150,18 @@ def test_search_on_tune_resumes_and_is_shown(ray_local, tmp_path, capsys):
     assert main(["show", out.root]) == 0
     shown = capsys.readouterr().out
     assert "boundary search" in shown and FOUND in shown
+    report, _ = write_report(out.root, str(tmp_path / "report.md"))
+    assert "## Boundary search" in open(report).read()
+    # the phase diagram draws the searched point with its interval bar, not an interpolated contour
+    ax = phase_diagram(df, boundary=out.boundary).axes[0]
+    (x,), (y,) = ax.lines[0].get_xdata(), ax.lines[0].get_ydata()
+    columns = np.array(sorted(df["n_s"].unique()), dtype=float)
+    between = np.searchsorted(columns, row["value"])  # the point lies between the cells of its neighbours
+    assert between - 0.5 <= x <= between + 0.5 and y == 0.5
+    assert not any(isinstance(c, ContourSet) for c in ax.collections)
+    (bar,) = [c for c in ax.collections if isinstance(c, LineCollection)]
+    (ends,) = bar.get_segments()
+    assert ends[0][0] < x < ends[1][0] and ends[1][0] - ends[0][0] > 0.1  # the interval, around the point
 
 
 def test_cli_search_dry_run(tmp_path, capsys):
