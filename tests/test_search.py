@@ -19,6 +19,7 @@ from madray.report import write_report
 from madray.results.store import load_boundary, load_results, trial_folder
 from madray.search import ADMISSIBLE, FOUND, INADMISSIBLE, NOT_CONVERGED, BoundarySearch, Estimate
 from madray.search import parse_search, run_search
+from madray.search.policy import grid_crossing
 from madray.spec import parse_sweep
 from madray.trial import run_trial
 
@@ -190,10 +191,7 @@ def dense_crossing(lam: float, lo: float, hi: float) -> float:
                            n_s=int(n_s))
         rows = pd.DataFrame(run_trial(cfg)).assign(trial_id=f"n_s{n_s}", sweep="dense")
         ratios.append(effective_sample_size(rows)["ratio"].iloc[0])
-    ratios = np.array(ratios)
-    i = int(np.flatnonzero((ratios[:-1] >= 1) & (ratios[1:] < 1))[0])
-    u = np.log(values[i:i + 2])
-    return float(np.exp(u[0] + (ratios[i] - 1) / (ratios[i] - ratios[i + 1]) * (u[1] - u[0])))
+    return grid_crossing(values, ratios)
 
 
 @pytest.mark.slow

@@ -189,3 +189,16 @@ class BoundarySearch:
         star = -intercept / slope if slope != 0 else (self.u(a) + self.u(b)) / 2
         star = min(max(star, self.u(a)), self.u(b))  # the side change is between a and b
         return (math.exp(star) if self.log else star), L, H
+
+
+def grid_crossing(values, statistic, threshold: float = 1.0, log: bool = True) -> float:
+    """Where a gridded statistic first crosses the threshold, by interpolation between the two grid values
+    around it (in log(value) on a log scale): the boundary as read off a dense grid. NaN if it never does."""
+    values, statistic = np.asarray(values, dtype=float), np.asarray(statistic, dtype=float) - threshold
+    change = np.flatnonzero(np.sign(statistic[:-1]) != np.sign(statistic[1:]))
+    if not len(change):
+        return math.nan
+    i = int(change[0])
+    u = np.log(values[i:i + 2]) if log else values[i:i + 2]
+    star = u[0] + statistic[i] / (statistic[i] - statistic[i + 1]) * (u[1] - u[0])
+    return float(np.exp(star) if log else star)
