@@ -51,6 +51,11 @@ def print_failures(failed: dict[str, str]) -> None:
         print(f"  {tid}: {msg}")
 
 
+def run_options(args: argparse.Namespace) -> dict:
+    """The options `run_sweep` and `run_search` share."""
+    return {"address": args.address, "overwrite": args.overwrite, "resume": args.resume}
+
+
 def run(args: argparse.Namespace) -> int:
     sweep = load_sweep(args.sweep, args.overrides)
     if args.dry_run:
@@ -60,7 +65,7 @@ def run(args: argparse.Namespace) -> int:
     from madray.results.summary import format_summary
     from madray.sweep.runner import run_sweep
 
-    outcome = run_sweep(sweep, args.out, address=args.address, overwrite=args.overwrite, resume=args.resume)
+    outcome = run_sweep(sweep, args.out, **run_options(args))
     try:
         df = load_results(outcome.root)
     except FileNotFoundError:  # every trial failed in its first generation

@@ -5,6 +5,7 @@ knob's range, adds replicates where the statistic's interval straddles the thres
 when the bracket is narrower than the tolerance. Each evaluation is an ordinary trial in the
 results; the boundary table goes to <out>/<name>/boundary.parquet and is printed at the end.
 Running the same command again reads the trials already there and continues an interrupted search.
+The exit status is 1 if any trial failed (its grid point's search stops with status "failed").
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from __future__ import annotations
 import argparse
 
 from madray.cli.run import add_arguments as add_run_arguments
+from madray.cli.run import print_failures, run_options
 from madray.search.spec import load_search
 
 
@@ -34,11 +36,16 @@ def run(args: argparse.Namespace) -> int:
     if args.dry_run:
         print_plan(plan, args.out)
         return 0
+    from madray.results.store import load_failures
     from madray.results.summary import format_boundary
     from madray.search.runner import run_search
 
-    outcome = run_search(plan, args.out, address=args.address, overwrite=args.overwrite, resume=args.resume)
+    outcome = run_search(plan, args.out, **run_options(args))
     print(f"\n{len(outcome.ran)} trials run, {len(outcome.reused)} read from earlier runs; results in {outcome.root}")
     print(format_boundary(outcome.boundary))
     print(f"\nLoad the table with: madray.load_boundary({outcome.root!r})")
+    failures = load_failures(outcome.root)
+    if not failures.empty:  # their grid points' searches stopped with status "failed"
+        print_failures({r.trial_id: f"{r.kind} at generation {r.generation}: {r.error}" for r in failures.itertuples()})
+        return 1
     return 0

@@ -26,13 +26,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping
 
-from madray.config import ConfigError, TrialConfig, from_mapping, require
+from madray.config import KNOB_COLUMNS, ConfigError, TrialConfig, from_mapping, require
 from madray.models import FAMILIES, family_class
 from madray.spec import Sweep, parse_sweep, read_spec
 
 RATIO = "ratio"
 FINAL = "final:"
-_TRIAL_KNOBS = ("n_ini", "n_r", "n_s", "lam", "K", "p")  # the TrialConfig fields a search can move
+# The TrialConfig fields a search can move: the numeric knobs (n_ini, n_r, n_s, lam, K, p), not the seed.
+_TRIAL_KNOBS = tuple(k for k in KNOB_COLUMNS if typing.get_type_hints(TrialConfig)[k] in (int, float) and k != "seed")
 
 
 @dataclass(frozen=True)
