@@ -137,6 +137,8 @@ def parse_sweep(spec: Any, source: str = "<sweep>") -> Sweep:
     if not isinstance(spec, Mapping):
         raise ConfigError(f"{source}: expected a YAML mapping at the top level")
     spec = dict(spec)
+    if "search" in spec:  # parsed by madray.search.spec, which hands the rest back here
+        raise ConfigError(f"{source}: this sweep has a search: section; run it with `madray search {source}`")
     allowed = list(SWEEP_ONLY_KEYS) + _KNOBS
     unknown = sorted(set(spec) - set(allowed))
     if unknown:
@@ -181,6 +183,11 @@ def apply_overrides(spec: dict[str, Any], overrides: list[str]) -> dict[str, Any
 
 def load_sweep(path: str | Path, overrides: list[str] | None = None) -> Sweep:
     """Read a sweep YAML file (`yaml.safe_load`), apply overrides, validate and expand it."""
+    return parse_sweep(read_spec(path, overrides), str(path))
+
+
+def read_spec(path: str | Path, overrides: list[str] | None = None) -> Any:
+    """A sweep YAML file as read by `yaml.safe_load`, with `key=value` overrides applied."""
     path = Path(path)
     if not path.is_file():
         raise ConfigError(f"sweep file {str(path)!r} does not exist")
@@ -190,7 +197,7 @@ def load_sweep(path: str | Path, overrides: list[str] | None = None) -> Sweep:
         raise ConfigError(f"{path}: not valid YAML: {e}") from None
     if isinstance(spec, dict) and overrides:
         spec = apply_overrides(spec, overrides)
-    return parse_sweep(spec, str(path))
+    return spec
 
 
 def dump_sweep(sweep: Sweep) -> str:

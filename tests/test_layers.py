@@ -22,7 +22,7 @@ LAYERS = [
     ["madray.spec"],
     ["madray.trial", "madray.analysis"],
     ["madray.sweep", "madray.plots"],
-    ["madray.report"],
+    ["madray.report", "madray.search"],
     ["madray.cli"],
     ["madray"],  # the package's own __init__: load_results
 ]

@@ -4,6 +4,7 @@ Each plot function takes the DataFrame (plus options) and returns a matplotlib F
 
     metric_vs_generation(df, metric)   any metric vs generation, lines per loop / λ, bands over replicates
     phase_diagram(df)                  n_e / n_r over (n_r, n_s) per λ with the admissibility boundary
+                                       (searched points with intervals when the folder holds a boundary search)
     gmm_samples(df)                    a GMM trial's samples per generation (recomputed from its config)
     linreg_vs_theory(df)               replace vs accumulate test error with the closed forms
     precision_recall(df)               precision vs recall trajectories (when those columns exist)
@@ -29,6 +30,7 @@ from madray.plots.images import sample_grids, trials_with_grids
 from madray.plots.linreg import linreg_vs_theory
 from madray.plots.phase import fresh_gaussian, phase_diagram
 from madray.plots.precision_recall import has_precision_recall, precision_recall
+from madray.results.store import load_boundary
 from madray.results.summary import metric_columns
 
 Options = dict  # distance, steady: passed to the n_e figures
@@ -42,7 +44,9 @@ def _curves(df: pd.DataFrame, root: str | None, options: Options) -> dict[str, F
 def _phase(df, root, options):
     if fresh_gaussian(df).empty:
         return {}
-    return {"phase-diagram": phase_diagram(df, distance=options.get("distance", "frechet"), steady=options.get("steady"))}
+    boundary = load_boundary(root) if root else None
+    return {"phase-diagram": phase_diagram(df, distance=options.get("distance", "frechet"), steady=options.get("steady"),
+                                           boundary=boundary)}
 
 
 def _gmm(df, root, options):
