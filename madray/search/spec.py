@@ -33,7 +33,9 @@ from madray.spec import Sweep, parse_sweep, read_spec
 RATIO = "ratio"
 FINAL = "final:"
 # The TrialConfig fields a search can move: the numeric knobs (n_ini, n_r, n_s, lam, K, p), not the seed.
-_TRIAL_KNOBS = tuple(k for k in KNOB_COLUMNS if typing.get_type_hints(TrialConfig)[k] in (int, float) and k != "seed")
+# (curate_<key> columns are knobs of the nested `curate:` section, not top-level keys: not searchable here.)
+_HINTS = typing.get_type_hints(TrialConfig)
+_TRIAL_KNOBS = tuple(k for k in KNOB_COLUMNS if _HINTS.get(k) in (int, float) and k != "seed")
 
 
 @dataclass(frozen=True)
