@@ -21,6 +21,7 @@ class Stream(enum.IntEnum):
     HELD_OUT = 6  # fixed per trial (generation 0)
     TRUTH = 7  # fixed per trial: ground-truth parameters a family draws
     ARTIFACTS = 8
+    DESIGN = 9  # fixed per trial: a fixed design matrix (linreg)
 
 
 def rng(seed: int, generation: int, stream: Stream) -> np.random.Generator:

@@ -7,6 +7,7 @@ from madray.loops.base import Loop, LoopData, require_synthetic
 class Accumulate(Loop):
     name = "accumulate"
     keep = None
+    no_ratio = "real data fixed at generation 1's n_ini"
 
     @classmethod
     def validate(cls, cfg):

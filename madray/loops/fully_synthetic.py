@@ -5,6 +5,7 @@ from madray.loops.base import Loop, LoopData, require_synthetic
 
 class FullySynthetic(Loop):
     name = "fully_synthetic"
+    no_ratio = "no real data after generation 1"
 
     @classmethod
     def validate(cls, cfg):
