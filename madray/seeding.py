@@ -22,6 +22,7 @@ class Stream(enum.IntEnum):
     TRUTH = 7  # fixed per trial: ground-truth parameters a family draws
     ARTIFACTS = 8
     DESIGN = 9  # fixed per trial: a fixed design matrix (linreg)
+    MEMORY = 10  # which kept model each synthetic sample comes from (memory loop)
 
 
 def rng(seed: int, generation: int, stream: Stream) -> np.random.Generator:

@@ -40,6 +40,7 @@ class Trial:
         self.state: State | None = None
         self.real_initial: Batch | None = None
         self.synthetic: deque[Batch] = deque(maxlen=self.loop.memory(cfg))
+        self.previous: deque[State] = deque(maxlen=self.loop.models_kept(cfg) - 1)  # earlier models, oldest first
         self.artifacts: dict[str, bytes] = {}  # the last generation's files (sample grids, ...)
         self._columns = config_columns(cfg)
 
@@ -61,6 +62,13 @@ class Trial:
         )
         return self.loop.build(self.cfg, t, data)
 
+    def _synthesize(self, t: int) -> Batch:
+        """The loop's synthetic samples of generation t, from the models it keeps (newest first)."""
+        n, lam, seed = self.loop.n_synthetic(self.cfg), self.cfg.lam, self.cfg.seed
+        draw = rng(seed, t, Stream.SYNTHETIC)
+        draws = [self.family.sample(model, n, lam, draw) for model in [self.state, *reversed(self.previous)]]
+        return self.loop.mix(self.cfg, draws, rng(seed, t, Stream.MEMORY))
+
     def step(self) -> list[dict[str, Any]]:
         """Train generation t on the loop's training set, evaluate it, sample for t+1."""
         t = self.generation + 1
@@ -70,8 +78,8 @@ class Trial:
         metrics = self.family.evaluate(self.state, rng(seed, t, Stream.EVALUATE))
         self.artifacts = self.family.artifacts(self.state, rng(seed, t, Stream.ARTIFACTS))
         if t < self.cfg.generations:
-            n = self.loop.n_synthetic(self.cfg)
-            self.synthetic.append(self.family.sample(self.state, n, self.cfg.lam, rng(seed, t, Stream.SYNTHETIC)))
+            self.synthetic.append(self._synthesize(t))
+            self.previous.append(self.state)
         self.generation = t
         return self.rows(t, metrics)
 
@@ -85,6 +93,7 @@ class Trial:
             "state": dict(self.state or {}),
             "real_initial": dict(self.real_initial or {}),
             "synthetic": [dict(b) for b in self.synthetic],
+            "previous": [dict(s) for s in self.previous],
         }
 
     def load_state_dict(self, saved: dict[str, Any]) -> None:
@@ -93,6 +102,7 @@ class Trial:
         self.state = dict(saved["state"]) or None
         self.real_initial = dict(saved["real_initial"]) or None
         self.synthetic = deque(saved["synthetic"], maxlen=self.loop.memory(self.cfg))
+        self.previous = deque(saved.get("previous", []), maxlen=self.loop.models_kept(self.cfg) - 1)
 
     def rows(self, t: int, metrics: Metrics) -> list[dict[str, Any]]:
         wanted = self.cfg.metrics or self.family.metric_names

@@ -86,16 +86,24 @@ def test_accumulate_subsample_draws_without_replacement_from_the_pool():
     assert not np.array_equal(fits[3][0], fits[3][1])  # independent per replicate
 
 
-def test_memory_draws_n_s_samples_each_from_one_of_the_last_k_generations():
+def test_memory_draws_n_s_samples_each_from_one_of_the_last_k_models():
     cfg = trial_config(loop="memory", n_ini=20, n_r=5, n_s=400, K=3, generations=6, replicates=2)
-    _, fits, synth = recorded_training_sets(cfg)
-    np.testing.assert_array_equal(fits[1][:, 5:], synth[0])  # generation 2: only generation 1 exists
-    part = fits[5][:, 5:]
-    assert part.shape[1] == 400
-    # sample i comes from sample i of exactly one of generations 3, 4, 5 (t = 6, K = 3)
-    source = np.stack([np.all(part == s, axis=-1) for s in synth[2:5]])  # (K, R, n_s)
+    trial = Trial(cfg)
+    fitted, sampled = [], []  # states in fit order; (state, draw) per sample call
+    fit, sample = trial.family.fit, trial.family.sample
+    trial.family.fit = lambda data, prev, rng: fitted.append(fit(data, prev, rng)) or fitted[-1]
+    trial.family.sample = lambda state, n, lam, rng: sampled.append((state, sample(state, n, lam, rng))) or sampled[-1][1]
+    for _ in range(5):
+        trial.step()
+    # after generation 5: fresh draws from the models of generations 5, 4, 3 (newest first)
+    assert [state for state, _ in sampled[-3:]] == [fitted[4], fitted[3], fitted[2]]
+    assert len(sampled) == 1 + 2 + 3 + 3 + 3  # generation t draws from min(K, t) models
+    part = trial.synthetic[-1]["x"]
+    assert part.shape == (2, 400, 2)
+    # sample i is sample i of exactly one of the three draws
+    source = np.stack([np.all(part == draw["x"], axis=-1) for _, draw in sampled[-3:]])  # (K, R, n_s)
     assert np.all(source.sum(axis=0) == 1)
-    # each of the K generations is picked with probability 1/K: counts binomial(2·400, 1/3)
+    # each model is picked with probability 1/K: counts binomial(2·400, 1/3)
     counts, n = source.sum(axis=(1, 2)), 2 * 400
     assert np.all(np.abs(counts - n / 3) < 4 * np.sqrt(n * (1 / 3) * (2 / 3))), counts
 

@@ -39,6 +39,16 @@ class Loop:
         return cls.keep
 
     @classmethod
+    def models_kept(cls, cfg: TrialConfig) -> int:
+        """Fitted models (the newest and earlier ones) that the synthetic samples are drawn from."""
+        return 1
+
+    @classmethod
+    def mix(cls, cfg: TrialConfig, draws: list[Batch], rng: np.random.Generator) -> Batch:
+        """The synthetic batch to remember, from `n_synthetic` samples of each kept model (newest first)."""
+        return draws[0]
+
+    @classmethod
     def n_synthetic(cls, cfg: TrialConfig) -> int:
         """Synthetic samples to draw from each generation's model."""
         return cfg.n_s
