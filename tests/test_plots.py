@@ -131,7 +131,7 @@ def test_linreg_figure_has_data_and_theory_lines(results):
         np.testing.assert_allclose(lines[f"loop={loop}"].get_ydata(), means, rtol=1e-12)
     np.testing.assert_allclose(lines["theory replace: Σ σ²d/(T−d−1)"].get_ydata(), linreg_replace_error(4, 3, 1.0, 20, 20))
     np.testing.assert_allclose(lines["theory replace: Σ σ²d/(T−d−1)"].get_ydata(), np.arange(1, 5) * 3 / 16)
-    np.testing.assert_allclose(lines["theory accumulate ≈ σ²d/(T−d−1)·Σ 1/i²"].get_ydata(), linreg_accumulate_error(4, 3, 1.0, 20))
+    np.testing.assert_allclose(lines["theory accumulate, fixed X: σ²d/(T−d−1)·Σ 1/i²"].get_ydata(), linreg_accumulate_error(4, 3, 1.0, 20))
     np.testing.assert_allclose(lines["bound π²/6 · generation 1"].get_ydata(), math.pi**2 / 6 * ols_error(3, 1.0, 20))
     assert ax.get_ylabel() == "excess test error ‖ŵ − w*‖² (label units²)"
 
