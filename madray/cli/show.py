@@ -1,4 +1,4 @@
-"""Print a summary table of a sweep's results (final generation, mean over replicates) and its failed trials."""
+"""Print a summary table of a sweep's results (final generation, mean and median over replicates) and its failed trials."""
 
 from __future__ import annotations
 
