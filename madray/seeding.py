@@ -21,8 +21,9 @@ class Stream(enum.IntEnum):
     HELD_OUT = 6  # fixed per trial (generation 0)
     TRUTH = 7  # fixed per trial: ground-truth parameters a family draws
     ARTIFACTS = 8
-    DESIGN = 9  # fixed per trial: a fixed design matrix (linreg)
-    MEMORY = 10  # which kept model each synthetic sample comes from (memory loop)
+    CURATE = 9  # verifier noise and flips, choice among candidates (madray/curate)
+    DESIGN = 10  # fixed per trial: a fixed design matrix (linreg)
+    MEMORY = 11  # which kept model each synthetic sample comes from (memory loop)
 
 
 def rng(seed: int, generation: int, stream: Stream) -> np.random.Generator:

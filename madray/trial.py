@@ -14,7 +14,9 @@ from typing import Any
 import numpy as np
 
 from madray.batch import Batch
-from madray.config import CONFIG_COLUMNS, TrialConfig
+from madray.config import TrialConfig, config_values
+from madray.curate import Draw, curated_sample, curation_metrics
+from madray.curate import metric_names as curate_metric_names
 from madray.loops import LoopData, loop_class
 from madray.models import make_family
 from madray.models.base import Metrics, State
@@ -23,7 +25,7 @@ from madray.seeding import Stream, rng
 
 def config_columns(cfg: TrialConfig) -> dict[str, Any]:
     """The trial's config as flat columns; family params become `param_<name>`."""
-    flat = {k: getattr(cfg, k) for k in CONFIG_COLUMNS}
+    flat = config_values(cfg)
     params = cfg.to_dict()["params"] or {}
     flat.update({f"param_{k}": v for k, v in params.items()})
     return flat
@@ -62,13 +64,6 @@ class Trial:
         )
         return self.loop.build(self.cfg, t, data)
 
-    def _synthesize(self, t: int) -> Batch:
-        """The loop's synthetic samples of generation t, from the models it keeps (newest first)."""
-        n, lam, seed = self.loop.n_synthetic(self.cfg), self.cfg.lam, self.cfg.seed
-        draw = rng(seed, t, Stream.SYNTHETIC)
-        draws = [self.family.sample(model, n, lam, draw) for model in [self.state, *reversed(self.previous)]]
-        return self.loop.mix(self.cfg, draws, rng(seed, t, Stream.MEMORY))
-
     def step(self) -> list[dict[str, Any]]:
         """Train generation t on the loop's training set, evaluate it, sample for t+1."""
         t = self.generation + 1
@@ -78,10 +73,25 @@ class Trial:
         metrics = self.family.evaluate(self.state, rng(seed, t, Stream.EVALUATE))
         self.artifacts = self.family.artifacts(self.state, rng(seed, t, Stream.ARTIFACTS))
         if t < self.cfg.generations:
-            self.synthetic.append(self._synthesize(t))
+            batch, curation = self._synthetic(t)
+            self.synthetic.append(batch)
             self.previous.append(self.state)
+        else:  # nothing is sampled after the last generation: curation metrics are NaN
+            curation = curation_metrics(self.cfg.replicates)
         self.generation = t
-        return self.rows(t, metrics)
+        return self.rows(t, {**metrics, **curation})
+
+    def _synthetic(self, t: int) -> tuple[Batch, Metrics]:
+        """Generation t's samples for the loop, after the trial's curation, and its curation metrics.
+
+        The loop draws from the models it keeps (newest first; the memory loop keeps the last K) and
+        `mix`es the draws; the curation metrics are those of the newest model's draw.
+        """
+        seed, n = self.cfg.seed, self.loop.n_synthetic(self.cfg)
+        sample_rng, curate_rng = rng(seed, t, Stream.SYNTHETIC), rng(seed, t, Stream.CURATE)
+        curated = [curated_sample(self.cfg, Draw(self.family, model, self.cfg.lam, sample_rng, curate_rng), n)
+                   for model in [self.state, *reversed(self.previous)]]
+        return self.loop.mix(self.cfg, [batch for batch, _ in curated], rng(seed, t, Stream.MEMORY)), curated[0][1]
 
     def state_dict(self) -> dict[str, Any]:
         """Everything a later process needs to continue after generation `self.generation`.
@@ -105,7 +115,7 @@ class Trial:
         self.previous = deque(saved.get("previous", []), maxlen=self.loop.models_kept(self.cfg) - 1)
 
     def rows(self, t: int, metrics: Metrics) -> list[dict[str, Any]]:
-        wanted = self.cfg.metrics or self.family.metric_names
+        wanted = [*(self.cfg.metrics or self.family.metric_names), *curate_metric_names([self.cfg])]
         values = {m: np.asarray(metrics[m], dtype=float).reshape(-1) for m in wanted}
         return [
             {**self._columns, "replicate": r, "generation": t, **{m: float(v[r]) for m, v in values.items()}}
