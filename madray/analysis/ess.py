@@ -29,6 +29,7 @@ is n_e·exp(± z·SE(log n_e)).
 
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import numpy as np
@@ -46,6 +47,8 @@ DISTANCES = {
     "mean_error": ("mean_error", np.square, MeanReference),
 }
 KEEP = ["sweep", *KNOB_COLUMNS, "replicates", "param_d"]
+# TrialConfig's own scalar knobs (the flattened curate_* columns are not constructor arguments)
+_SCALAR_FIELDS = [f.name for f in dataclasses.fields(TrialConfig) if f.name in KNOB_COLUMNS]
 
 
 def _check(df: pd.DataFrame, distance: str) -> pd.DataFrame:
@@ -99,7 +102,7 @@ def _drift_z(D: pd.DataFrame) -> float:
 
 def real_per_generation(row: dict) -> tuple[float, str]:
     """The ratio's denominator for one trial's row (NaN where there is none) and, then, why."""
-    knobs = {k: row[k].item() if hasattr(row[k], "item") else row[k] for k in KNOB_COLUMNS if k in row}
+    knobs = {k: row[k].item() if hasattr(row[k], "item") else row[k] for k in _SCALAR_FIELDS if k in row}
     loop = loop_class(knobs["loop"])
     n = loop.real_per_generation(TrialConfig(**knobs))
     return (float(n), "") if n else (float("nan"), f"loop {knobs['loop']!r}: {loop.no_ratio}")
