@@ -67,9 +67,13 @@ class Loop:
         """Training-set size of generation t >= 2 (checked against the family's minimum)."""
         raise NotImplementedError
 
+    needs_synthetic: ClassVar[bool] = False  # n_s >= 1 required (a loop that trains on synthetic samples)
+
     @classmethod
     def validate(cls, cfg: TrialConfig) -> None:
-        """Loop-specific checks; raise ConfigError."""
+        """Loop-specific checks; raise ConfigError. Subclasses extend it with super().validate(cfg)."""
+        if cls.needs_synthetic:
+            require_synthetic(cfg, cls.name)
 
     @classmethod
     def build(cls, cfg: TrialConfig, t: int, data: LoopData) -> Batch:

@@ -10,6 +10,7 @@ class FreshData(Loop):
 
     @classmethod
     def validate(cls, cfg):
+        super().validate(cfg)
         require_real(cfg, cls.name)
 
     @classmethod

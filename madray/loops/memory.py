@@ -40,6 +40,7 @@ def pick_per_sample(draws: list[Batch], rng: np.random.Generator) -> Batch:
 class Memory(FreshData):
     name = "memory"
     uses = ("n_r", "n_s", "K")
+    needs_synthetic = True
 
     @classmethod
     def models_kept(cls, cfg):

@@ -54,6 +54,7 @@ class Params:
 
 
 REFERENCE_SEED = 20240125  # the held real samples are the same for every trial with the same truth
+REFERENCE_KNOBS = ("grid", "spacing", "std", "n_ref", "k")  # what the held reference set depends on
 
 
 def grid_modes(grid: int, spacing: float) -> np.ndarray:
@@ -79,8 +80,7 @@ class GaussianMixture(Family):
 
     @classmethod
     def shared_key(cls, cfg):
-        p = cfg.params
-        return ("gmm", p.grid, p.spacing, p.std, p.n_ref, p.k)
+        return ("gmm", *(getattr(cfg.params, knob) for knob in REFERENCE_KNOBS))
 
     @classmethod
     def shared_inputs(cls, cfg):
