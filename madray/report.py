@@ -50,7 +50,7 @@ def _sections(path: str, df: pd.DataFrame, fig_paths: dict[str, str], distance: 
            f"Written {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC by `madray report`."]
     failures = failed_trials(path, df)
     out += ["## Failed trials", markdown_table(failures) if len(failures) else "None: every trial finished."]
-    out.append("## Final generation (mean over replicates)")
+    out.append("## Final generation (mean and median over replicates)")
     for family, rows in df.groupby("family", sort=True):
         out += [f"### {family}", markdown_table(summary_table(rows))]
     if not fresh_gaussian(df).empty:

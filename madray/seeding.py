@@ -22,6 +22,8 @@ class Stream(enum.IntEnum):
     TRUTH = 7  # fixed per trial: ground-truth parameters a family draws
     ARTIFACTS = 8
     CURATE = 9  # verifier noise and flips, choice among candidates (madray/curate)
+    DESIGN = 10  # fixed per trial: a fixed design matrix (linreg)
+    MEMORY = 11  # which kept model each synthetic sample comes from (memory loop)
 
 
 def rng(seed: int, generation: int, stream: Stream) -> np.random.Generator:

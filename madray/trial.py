@@ -42,6 +42,7 @@ class Trial:
         self.state: State | None = None
         self.real_initial: Batch | None = None
         self.synthetic: deque[Batch] = deque(maxlen=self.loop.memory(cfg))
+        self.previous: deque[State] = deque(maxlen=self.loop.models_kept(cfg) - 1)  # earlier models, oldest first
         self.artifacts: dict[str, bytes] = {}  # the last generation's files (sample grids, ...)
         self._columns = config_columns(cfg)
 
@@ -74,16 +75,23 @@ class Trial:
         if t < self.cfg.generations:
             batch, curation = self._synthetic(t)
             self.synthetic.append(batch)
+            self.previous.append(self.state)
         else:  # nothing is sampled after the last generation: curation metrics are NaN
             curation = curation_metrics(self.cfg.replicates)
         self.generation = t
         return self.rows(t, {**metrics, **curation})
 
     def _synthetic(self, t: int) -> tuple[Batch, Metrics]:
-        """Generation t's samples for the loop, after the trial's curation, and its curation metrics."""
-        seed = self.cfg.seed
-        draw = Draw(self.family, self.state, self.cfg.lam, rng(seed, t, Stream.SYNTHETIC), rng(seed, t, Stream.CURATE))
-        return curated_sample(self.cfg, draw, self.loop.n_synthetic(self.cfg))
+        """Generation t's samples for the loop, after the trial's curation, and its curation metrics.
+
+        The loop draws from the models it keeps (newest first; the memory loop keeps the last K) and
+        `mix`es the draws; the curation metrics are those of the newest model's draw.
+        """
+        seed, n = self.cfg.seed, self.loop.n_synthetic(self.cfg)
+        sample_rng, curate_rng = rng(seed, t, Stream.SYNTHETIC), rng(seed, t, Stream.CURATE)
+        curated = [curated_sample(self.cfg, Draw(self.family, model, self.cfg.lam, sample_rng, curate_rng), n)
+                   for model in [self.state, *reversed(self.previous)]]
+        return self.loop.mix(self.cfg, [batch for batch, _ in curated], rng(seed, t, Stream.MEMORY)), curated[0][1]
 
     def state_dict(self) -> dict[str, Any]:
         """Everything a later process needs to continue after generation `self.generation`.
@@ -95,6 +103,7 @@ class Trial:
             "state": dict(self.state or {}),
             "real_initial": dict(self.real_initial or {}),
             "synthetic": [dict(b) for b in self.synthetic],
+            "previous": [dict(s) for s in self.previous],
         }
 
     def load_state_dict(self, saved: dict[str, Any]) -> None:
@@ -103,6 +112,7 @@ class Trial:
         self.state = dict(saved["state"]) or None
         self.real_initial = dict(saved["real_initial"]) or None
         self.synthetic = deque(saved["synthetic"], maxlen=self.loop.memory(self.cfg))
+        self.previous = deque(saved.get("previous", []), maxlen=self.loop.models_kept(self.cfg) - 1)
 
     def rows(self, t: int, metrics: Metrics) -> list[dict[str, Any]]:
         wanted = [*(self.cfg.metrics or self.family.metric_names), *curate_metric_names([self.cfg])]

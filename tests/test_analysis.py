@@ -114,6 +114,31 @@ def test_drift_flags_a_window_that_is_not_at_steady_state():
     assert approach["drift_z"] > 6
 
 
+# --------------------------------------------------------------------------- the ratio's denominator
+def loop_trial(loop, **knobs):
+    cfg = trial_config(loop=loop, generations=12, replicates=400, seed=5, metrics=["mean_error"], **knobs)
+    return pd.DataFrame(run_trial(dataclasses.replace(cfg, trial_id=loop)))
+
+
+def test_ratio_divides_by_the_real_samples_the_loop_uses():
+    """mixture: n_e / round(p·n_ini), and mixture is fresh data with n_r = p·n, n_s = (1 − p)·n, whose
+    λ = 1 steady state has a closed form; loops without fresh real data get NaN and a reason."""
+    df = pd.concat([loop_trial("mixture", n_ini=100, p=0.5, n_r=1000),  # n_r is not the mixture's: ignored
+                    loop_trial("synthetic_augmentation", n_ini=100, n_r=40, n_s=60),
+                    loop_trial("fully_synthetic", n_ini=100, n_r=1000, n_s=100),
+                    loop_trial("accumulate", n_ini=100, n_s=100)])
+    table = effective_sample_size(df, distance="mean_error", steady=6).set_index("loop")
+    mix = table.loc["mixture"]
+    assert abs(mix["ratio"] - float(mean_ne_ratio(50, 50))) < 4 * mix["ratio_se"], mix[["ratio", "ratio_se"]]
+    assert mix["ratio"] * 50 == pytest.approx(mix["n_e"]) and mix["ratio_reason"] == ""
+    aug = table.loc["synthetic_augmentation"]
+    assert aug["ratio"] * 40 == pytest.approx(aug["n_e"])
+    for loop, reason in (("fully_synthetic", "no real data after generation 1"), ("accumulate", "fixed at generation 1")):
+        row = table.loc[loop]
+        assert np.isnan(row["ratio"]) and np.isfinite(row["n_e"]) and row["admissible"] is None
+        assert loop in row["ratio_reason"] and reason in row["ratio_reason"]
+
+
 # --------------------------------------------------------------------------- input checks
 def test_bad_inputs_are_named():
     df = fresh_loop(10, 10, 1.0, generations=4, replicates=5)

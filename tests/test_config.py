@@ -27,6 +27,13 @@ CASES = [
     ({"grid": {"lam": []}}, ["grid.lam", "non-empty list"]),
     ({"metrics": ["fid"]}, ["metrics", "'fid' is not one of them"]),
     ({"loop": "synthetic_augmentation", "n_r": 500, "n_ini": 100}, ["n_r = 500", "n_r <= n_ini"]),
+    ({"loop": "synthetic_augmentation", "n_r": 0}, ["n_r = 0", "'synthetic_augmentation'", "n_r >= 1"]),
+    ({"loop": "fresh_data", "n_r": 0}, ["n_r = 0", "'fresh_data'", "n_r >= 1", "'fully_synthetic'"]),
+    ({"loop": "memory", "n_r": 0, "K": 2}, ["n_r = 0", "'memory'", "n_r >= 1"]),
+    ({"loop": "fresh_data"}, ["n_r = 0", "'fresh_data'"]),  # the default n_r = 0 is not a fresh-data loop
+    ({"params": {"gaussian": {"estimator": "biased"}}}, ["params.gaussian.estimator = 'biased'", "unbiased, mle"]),
+    ({"family": "linreg", "params": {"linreg": {"design": "random"}}}, ["params.linreg.design = 'random'", "fixed, fresh"]),
+    ({"family": "gmm", "params": {"gmm": {"n_ref": 5}}}, ["params.gmm.n_ref = 5", "exceed k = 5"]),
 ]
 
 

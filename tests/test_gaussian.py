@@ -1,10 +1,13 @@
 """Gaussian family against the MAD paper's closed forms."""
 
 import numpy as np
+import pandas as pd
 import pytest
 from helpers import column, trial_config
+from scipy.special import digamma
 
 from madray.models.gaussian import fit_gaussian, sample_gaussian
+from madray.results.summary import summary_table
 from madray.trial import run_trial
 
 
@@ -14,6 +17,8 @@ def test_fit_is_eq1_unbiased_mean_and_covariance():
     for r in range(3):
         np.testing.assert_allclose(mean[r], x[r].mean(axis=0), rtol=1e-12)
         np.testing.assert_allclose(cov[r], np.cov(x[r], rowvar=False, ddof=1), rtol=1e-12, atol=1e-14)
+    _, mle = fit_gaussian(x, "mle")
+    np.testing.assert_allclose(mle, cov * 6 / 7, rtol=1e-12)  # 1/n instead of 1/(n − 1)
 
 
 def test_sampling_from_singular_covariance_stays_in_its_span():
@@ -75,3 +80,33 @@ def test_fresh_data_steady_state_does_not_depend_on_n_ini():
     diff1 = first[5].mean() - first[2000].mean()
     se1 = np.sqrt(first[5].var(ddof=1) / reps + first[2000].var(ddof=1) / reps)
     assert diff1 > 10 * se1
+
+
+# --------------------------------------------------------------------------- estimator: MLE vs unbiased (Kazdan et al.)
+N_K, T_K, R_K = 100, 100, 2500  # "Collapse or Thrive": d = 1, n = 100, 100 generations, replace
+
+
+def replace_trace(estimator):
+    cfg = trial_config(loop="replace", n_ini=N_K, n_s=N_K, generations=T_K, replicates=R_K, seed=12,
+                       metrics=["trace_cov"], params={"gaussian": {"d": 1, "estimator": estimator}})
+    return pd.DataFrame(run_trial(cfg))
+
+
+@pytest.mark.parametrize("estimator, divisor", [("mle", N_K), ("unbiased", N_K - 1)])
+def test_replace_mean_and_median_of_the_variance_match_closed_forms(estimator, divisor):
+    """σ̂²_t = Π_{i≤t} χ²_{n−1,i}/divisor: mean ((n−1)/divisor)^t; log σ̂²_t is a sum of t i.i.d. terms, so its
+    median is t·E log(χ²_{n−1}/divisor) (E log χ²_k = ψ(k/2) + log 2) up to a skew term far below the SE."""
+    df = replace_trace(estimator)
+    final = df[df.generation == T_K]["trace_cov"].to_numpy()
+    mean_theory = ((N_K - 1) / divisor) ** T_K
+    assert abs(final.mean() - mean_theory) < 4 * final.std(ddof=1) / np.sqrt(R_K), (final.mean(), mean_theory)
+    e_log = digamma((N_K - 1) / 2) + np.log(2) - np.log(divisor)
+    log_final = np.log(final)
+    median_se = 1.2533 * log_final.std(ddof=1) / np.sqrt(R_K)  # SE of a normal sample's median
+    assert abs(np.median(log_final) - T_K * e_log) < 4 * median_se, (np.exp(np.median(log_final)), np.exp(T_K * e_log))
+    if estimator == "mle":  # Kazdan et al.'s numbers
+        assert round(mean_theory, 3) == 0.366 and round(float(np.exp(T_K * e_log)), 3) == 0.133
+    # `madray show` reports the median beside the mean
+    table = summary_table(df)
+    assert table["trace_cov"].iloc[0] == pytest.approx(final.mean())
+    assert table["trace_cov_median"].iloc[0] == pytest.approx(np.median(final))

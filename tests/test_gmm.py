@@ -75,3 +75,51 @@ def test_gmm_fully_synthetic_loop_loses_modes():
     covered = column(run_trial(cfg), "modes_covered", gens, reps)
     assert covered[0].mean() >= 23  # EM with k-means++ seeding finds nearly all 25 modes
     assert covered[-1].mean() < covered[0].mean() - 3
+
+
+# --------------------------------------------------------------------------- precision/recall in sample space (MAD Fig. 12)
+def brute_prdc(fake: np.ndarray, real: np.ndarray, k: int) -> dict[str, float]:
+    """Kynkäänniemi et al. / Naeem et al. by brute force: radius = k-th neighbour (self excluded), inside = `<=`."""
+    sq = lambda a, b: ((a[:, None, :] - b[None, :, :]) ** 2).sum(-1)  # noqa: E731
+    r_real, r_fake = np.sort(sq(real, real), axis=1)[:, k], np.sort(sq(fake, fake), axis=1)[:, k]
+    d = sq(fake, real)
+    in_real = d <= r_real[None, :]
+    return {"precision": in_real.any(axis=1).mean(), "recall": (d <= r_fake[:, None]).any(axis=0).mean(),
+            "density": in_real.sum(axis=1).mean() / k, "coverage": in_real.any(axis=0).mean()}
+
+
+def test_precision_recall_density_coverage_against_held_real_samples():
+    from madray.metrics import prdc
+    from madray.seeding import Stream, rng
+    from madray.trial import Trial
+
+    cfg = trial_config(family="gmm", loop="fully_synthetic", n_ini=300, n_s=300, generations=2, replicates=2, seed=3,
+                       params={"gmm": {"em_iters": 20, "n_eval": 200, "n_ref": 300, "k": 4}})
+    trial = Trial(cfg)
+    rows = trial.step() + trial.step()
+    fam = trial.family
+    held = fam.shared.features
+    # the held set is the truth's: every point within 6 std of a grid mode, the modes about equally used
+    d2 = ((held[:, None, :] - grid_modes(5, 2.0)[None]) ** 2).sum(-1)
+    assert held.shape == (300, 2) and np.sqrt(d2.min(axis=1)).max() < 6 * 0.05
+    assert np.bincount(d2.argmin(axis=1), minlength=25).min() >= 2
+    fake = fam.evaluation_sample(trial.state, rng(cfg.seed, 2, Stream.EVALUATE))["x"]  # the points generation 2 scored
+    for r in range(2):
+        row = next(x for x in rows if x["generation"] == 2 and x["replicate"] == r)
+        fast, brute = prdc(fake[r], held, k=4), brute_prdc(fake[r], held, 4)
+        for metric in ("precision", "recall", "density", "coverage"):
+            assert row[metric] == pytest.approx(fast[metric], abs=1e-12) == pytest.approx(brute[metric], abs=1e-12)
+    # shared once per trial group: trials with the same truth and reference size get equal keys
+    other = trial_config(family="gmm", loop="fresh_data", n_r=50, n_ini=300, params={"gmm": {"n_ref": 300, "k": 4, "n_eval": 100}})
+    assert GaussianMixture.shared_key(other) == GaussianMixture.shared_key(cfg)
+
+
+def test_prdc_only_when_wanted():
+    from madray.trial import Trial
+
+    cfg = trial_config(family="gmm", n_ini=100, n_s=100, generations=1, replicates=1, metrics=["modes_covered"],
+                       params={"gmm": {"em_iters": 5, "n_eval": 50}})
+    trial = Trial(cfg)
+    trial.step()
+    computed = trial.family.evaluate(trial.state, np.random.default_rng(0))
+    assert set(computed) == {"modes_covered", "high_quality_frac"}  # no k-NN searches were run

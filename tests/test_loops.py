@@ -86,11 +86,36 @@ def test_accumulate_subsample_draws_without_replacement_from_the_pool():
     assert not np.array_equal(fits[3][0], fits[3][1])  # independent per replicate
 
 
-def test_memory_keeps_last_k_generations():
-    cfg = trial_config(loop="memory", n_ini=20, n_r=5, n_s=6, K=2, generations=5, replicates=2)
-    _, fits, synth = recorded_training_sets(cfg)
-    np.testing.assert_array_equal(fits[1][:, 5:], synth[0])
-    np.testing.assert_array_equal(fits[4][:, 5:], np.concatenate([synth[2], synth[3]], axis=1))
+def test_memory_draws_n_s_samples_each_from_one_of_the_last_k_models():
+    cfg = trial_config(loop="memory", n_ini=20, n_r=5, n_s=400, K=3, generations=6, replicates=2)
+    trial = Trial(cfg)
+    fitted, sampled = [], []  # states in fit order; (state, draw) per sample call
+    fit, sample = trial.family.fit, trial.family.sample
+    trial.family.fit = lambda data, prev, rng: fitted.append(fit(data, prev, rng)) or fitted[-1]
+    trial.family.sample = lambda state, n, lam, rng: sampled.append((state, sample(state, n, lam, rng))) or sampled[-1][1]
+    for _ in range(5):
+        trial.step()
+    # after generation 5: fresh draws from the models of generations 5, 4, 3 (newest first)
+    assert [state for state, _ in sampled[-3:]] == [fitted[4], fitted[3], fitted[2]]
+    assert len(sampled) == 1 + 2 + 3 + 3 + 3  # generation t draws from min(K, t) models
+    part = trial.synthetic[-1]["x"]
+    assert part.shape == (2, 400, 2)
+    # sample i is sample i of exactly one of the three draws
+    source = np.stack([np.all(part == draw["x"], axis=-1) for _, draw in sampled[-3:]])  # (K, R, n_s)
+    assert np.all(source.sum(axis=0) == 1)
+    # each model is picked with probability 1/K: counts binomial(2·400, 1/3)
+    counts, n = source.sum(axis=(1, 2)), 2 * 400
+    assert np.all(np.abs(counts - n / 3) < 4 * np.sqrt(n * (1 / 3) * (2 / 3))), counts
+
+
+def test_memory_with_k_1_is_the_fresh_data_loop():
+    knobs = dict(n_ini=20, n_r=5, n_s=6, generations=4, replicates=2, seed=3)
+    from madray.trial import run_trial
+
+    memory = run_trial(trial_config(loop="memory", K=1, **knobs))
+    fresh = run_trial(trial_config(loop="fresh_data", **knobs))
+    strip = lambda rows: [{k: v for k, v in r.items() if k not in ("loop", "trial_id")} for r in rows]  # noqa: E731
+    assert strip(memory) == strip(fresh)
 
 
 def test_mixture_uses_fraction_p_real():

@@ -64,13 +64,17 @@ def test_metric_vs_generation_draws_means_and_sd_bands(results):
     assert {ax.get_title() for ax in axes} == {f"n_r={r}, n_s={s}" for r in (50, 100) for s in (20, 300)}
     ax = next(a for a in axes if a.get_title() == "n_r=100, n_s=300")
     lines = lines_by_label(ax)
-    assert set(lines) == {f"loop={lp}, λ={lam:g}" for lp in ("fresh_data", "fully_synthetic") for lam in (1.0, 0.7)}
+    labels = {f"loop={lp}, λ={lam:g}" for lp in ("fresh_data", "fully_synthetic") for lam in (1.0, 0.7)}
+    assert set(lines) == labels | {f"_median: {label}" for label in labels}
     assert ax.get_xlabel() == "generation t" and ax.get_ylabel() == "tr Σ̂ (data units²)"
     sub = df[(df.n_r == 100) & (df.n_s == 300) & (df.loop == "fully_synthetic") & (df.lam == 0.7)]
     agg = sub.groupby("generation")["trace_cov"].agg(["mean", "std"])
     line = lines["loop=fully_synthetic, λ=0.7"]
     np.testing.assert_array_equal(line.get_xdata(), agg.index)
     np.testing.assert_allclose(line.get_ydata(), agg["mean"], rtol=1e-12)
+    median = lines["_median: loop=fully_synthetic, λ=0.7"]  # dotted, same colour, out of the legend
+    np.testing.assert_allclose(median.get_ydata(), sub.groupby("generation")["trace_cov"].median(), rtol=1e-12)
+    assert median.get_linestyle() == ":" and median.get_color() == line.get_color()
     band = [c for c in ax.collections if np.allclose(c.get_facecolor()[0][:3], line.get_color()[:3])]
     ys = band[0].get_paths()[0].vertices[:, 1]
     for gen_mean, gen_sd in zip(agg["mean"], agg["std"]):  # ±1 s.d. over replicates at every generation
@@ -131,7 +135,7 @@ def test_linreg_figure_has_data_and_theory_lines(results):
         np.testing.assert_allclose(lines[f"loop={loop}"].get_ydata(), means, rtol=1e-12)
     np.testing.assert_allclose(lines["theory replace: Σ σ²d/(T−d−1)"].get_ydata(), linreg_replace_error(4, 3, 1.0, 20, 20))
     np.testing.assert_allclose(lines["theory replace: Σ σ²d/(T−d−1)"].get_ydata(), np.arange(1, 5) * 3 / 16)
-    np.testing.assert_allclose(lines["theory accumulate ≈ σ²d/(T−d−1)·Σ 1/i²"].get_ydata(), linreg_accumulate_error(4, 3, 1.0, 20))
+    np.testing.assert_allclose(lines["theory accumulate, fixed X: σ²d/(T−d−1)·Σ 1/i²"].get_ydata(), linreg_accumulate_error(4, 3, 1.0, 20))
     np.testing.assert_allclose(lines["bound π²/6 · generation 1"].get_ydata(), math.pi**2 / 6 * ols_error(3, 1.0, 20))
     assert ax.get_ylabel() == "excess test error ‖ŵ − w*‖² (label units²)"
 

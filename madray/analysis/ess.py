@@ -13,6 +13,11 @@ its reference is exactly d/n and its steady state has a closed form
 (madray.analysis.theory.mean_ne_ratio, (n_r + 2n_s)/(n_r + n_s) at λ = 1), but it is blind
 to the covariance and so never shows the λ transition.
 
+Ratio. n_e / n_r divides by the real samples the loop actually uses per generation, as the loop
+reports them (`Loop.real_per_generation`): n_r for fresh_data, synthetic_augmentation and
+memory; round(p·n_ini) for mixture. fully_synthetic/replace and the accumulate loops have no
+such number: their ratio is NaN and `ratio_reason` says why.
+
 Estimator. Per replicate, the distance is averaged over the last `steady` generations
 (the steady state; the default is the second half of the run); the replicate averages are
 independent, so their mean D̄ has standard error s/√R whatever the autocorrelation across
@@ -24,6 +29,7 @@ is n_e·exp(± z·SE(log n_e)).
 
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import numpy as np
@@ -31,8 +37,9 @@ import pandas as pd
 from scipy.stats import norm
 
 from madray.analysis.reference import FrechetReference, MeanReference, Reference
-from madray.config import KNOB_COLUMNS
+from madray.config import KNOB_COLUMNS, TrialConfig
 from madray.errors import DataError
+from madray.loops import loop_class
 
 # distance name -> (results column, transform to the distance D, reference curve for dimension d)
 DISTANCES = {
@@ -40,6 +47,8 @@ DISTANCES = {
     "mean_error": ("mean_error", np.square, MeanReference),
 }
 KEEP = ["sweep", *KNOB_COLUMNS, "replicates", "param_d"]
+# TrialConfig's own scalar knobs (the flattened curate_* columns are not constructor arguments)
+_SCALAR_FIELDS = [f.name for f in dataclasses.fields(TrialConfig) if f.name in KNOB_COLUMNS]
 
 
 def _check(df: pd.DataFrame, distance: str) -> pd.DataFrame:
@@ -91,6 +100,14 @@ def _drift_z(D: pd.DataFrame) -> float:
     return float(diff.mean() / _se(diff))
 
 
+def real_per_generation(row: dict) -> tuple[float, str]:
+    """The ratio's denominator for one trial's row (NaN where there is none) and, then, why."""
+    knobs = {k: row[k].item() if hasattr(row[k], "item") else row[k] for k in _SCALAR_FIELDS if k in row}
+    loop = loop_class(knobs["loop"])
+    n = loop.real_per_generation(TrialConfig(**knobs))
+    return (float(n), "") if n else (float("nan"), f"loop {knobs['loop']!r}: {loop.no_ratio}")
+
+
 def effective_sample_size(
     df: pd.DataFrame,
     distance: str = "frechet",
@@ -102,7 +119,8 @@ def effective_sample_size(
 
     `df` is `madray.load_results(...)` (or rows of `run_trial` as a DataFrame); `steady` is the
     number of final generations that make up the steady state (default: the second half).
-    `admissible` is n_e / n_r >= 1; n_r = 0 gives NaN ratios. `drift_z` checks the steady state:
+    `ratio` is n_e over the real samples per generation (see the module doc; NaN with a
+    `ratio_reason` for loops without one); `admissible` is ratio >= 1. `drift_z` checks the steady state:
     the late half of the window minus the early half, in standard errors (|drift_z| >> 3: not steady yet).
     """
     if not 0 < level < 1:
@@ -118,7 +136,7 @@ def effective_sample_size(
             references[d] = make_reference(d, draws=reference_draws)
         inv = references[d].invert(row["D_mean"])
         se_log = math.hypot(row["D_se"] / row["D_mean"], inv.rel_se) / abs(inv.slope)
-        n_r = row["n_r"] if row["n_r"] > 0 else float("nan")
+        n_r, row["ratio_reason"] = real_per_generation(row)
         row.update(distance=distance, n_e=inv.n, n_e_se=inv.n * se_log,
                    n_e_low=inv.n * math.exp(-z * se_log), n_e_high=inv.n * math.exp(z * se_log))
         row.update(ratio=row["n_e"] / n_r, ratio_se=row["n_e_se"] / n_r,

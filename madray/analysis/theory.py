@@ -28,10 +28,26 @@ distance is the Fréchet distance (see madray/analysis/ess.py).
 
 Linear regression (Gerstgrasser et al. 2024, §2)
 ------------------------------------------------
-x ~ N(0, I_d), T samples, OLS: E‖ŵ - w‖² = σ²d/(T - d - 1) per refit on labels with noise σ².
-`replace` adds one such term per generation (noise scale √λ·σ after generation 1);
-`accumulate` (n_ini = n_s = T) averages the growing pool, e_t = e_{t-1} + η_t/t, so the
-error is ≈ σ²d/(T - d - 1)·(1 + λ Σ_{i=2..t} 1/i²) < π²/6 times generation 1's for λ = 1.
+x ~ N(0, I_d), T = n_ini = n_s samples per generation, OLS, label noise σ² (√λ·σ after
+generation 1). With A = (XᵀX)⁻¹Xᵀ, E‖A E‖² = σ² E tr(XᵀX)⁻¹ = σ²d/(T − d − 1) (inverse Wishart).
+Write δ_t = ŵ_t − w*.
+
+replace, either design: δ_t = δ_{t-1} + √λ A_t E_t, so E‖δ_t‖² = σ²d/(T−d−1)·(1 + λ(t − 1)),
+growing linearly (with n_ini ≠ n_s under the fresh design the first term uses n_ini).
+
+accumulate, fixed design (the theory's, "we keep X fixed"): the pool is t copies of X with
+labels y_1 (real), y_j = Xŵ_{j-1} + √λE_j, so ŵ_t = A·mean_j y_j and t δ_t − (t−1) δ_{t-1} =
+δ_{t-1} + √λ A E_t, i.e. δ_t = δ_{t-1} + √λ A E_t / t:
+
+    E‖δ_t‖² = σ²d/(T − d − 1) · (1 + λ Σ_{i=2..t} 1/i²)  <  π²/6 · generation 1's (λ = 1), exactly.
+
+accumulate, fresh design: with S_t = Σ_{j≤t} X_jᵀX_j the same algebra gives
+δ_t = δ_{t-1} + √λ S_t⁻¹ X_tᵀ E_t; the t blocks are exchangeable, so
+E tr(S_t⁻² X_tᵀX_t) = E tr(S_t⁻¹)/t = d/(t(tT − d − 1)) (S_t ~ Wishart_d(tT, I)):
+
+    E‖δ_t‖² = σ²d/(T − d − 1) + λσ² Σ_{i=2..t} d/(i(iT − d − 1)),
+
+lower than the fixed design's (1.448 vs 1.527 times generation 1 at t = 8, d = 10, T = 50).
 """
 
 from __future__ import annotations
@@ -70,15 +86,31 @@ def ols_error(d: int, sigma: float, T: int) -> float:
     return sigma**2 * d / (T - d - 1)
 
 
-def linreg_replace_error(generations: int, d: int, sigma: float, n_ini: int, n_s: int, lam: float = 1.0) -> np.ndarray:
-    """Expected excess test error of generations 1..G in the replace loop (exact)."""
+def _check_design(design: str) -> None:
+    if design not in ("fixed", "fresh"):
+        raise DataError(f"design = {design!r} is not allowed: fixed or fresh")
+
+
+def linreg_replace_error(generations: int, d: int, sigma: float, n_ini: int, n_s: int, lam: float = 1.0,
+                         design: str = "fixed") -> np.ndarray:
+    """Expected excess test error of generations 1..G in the replace loop (exact; see the module doc)."""
+    _check_design(design)
+    if design == "fixed" and n_s != n_ini:
+        raise DataError(f"the fixed-design replace curve needs n_s = n_ini (one X), got n_ini = {n_ini}, n_s = {n_s}")
     steps = np.full(generations, lam * ols_error(d, sigma, n_s))
     steps[0] = ols_error(d, sigma, n_ini)
     return np.cumsum(steps)
 
 
-def linreg_accumulate_error(generations: int, d: int, sigma: float, T: int, lam: float = 1.0) -> np.ndarray:
-    """Gerstgrasser et al.'s bounded accumulate curve (n_ini = n_s = T; approximation XᵀX ≈ T·I)."""
-    inv_sq = lam / np.arange(1, generations + 1) ** 2
-    inv_sq[0] = 1.0
-    return ols_error(d, sigma, T) * np.cumsum(inv_sq)
+def linreg_accumulate_error(generations: int, d: int, sigma: float, T: int, lam: float = 1.0,
+                            design: str = "fixed") -> np.ndarray:
+    """Expected excess test error of generations 1..G in the accumulate loop, n_ini = n_s = T (exact)."""
+    _check_design(design)
+    i = np.arange(1, generations + 1)
+    if design == "fixed":
+        steps = lam * ols_error(d, sigma, T) / i**2
+    else:
+        ols_error(d, sigma, T)  # the same validity check as generation 1
+        steps = lam * sigma**2 * d / (i * (i * T - d - 1))
+    steps[0] = ols_error(d, sigma, T)
+    return np.cumsum(steps)

@@ -1,5 +1,5 @@
-"""Print a summary table of a sweep's results (final generation, mean over replicates), its boundary table
-if it is a search, and its failed trials."""
+"""Print a summary table of a sweep's results (final generation, mean and median over replicates), its
+boundary table if it is a search, and its failed trials."""
 
 from __future__ import annotations
 

@@ -1,16 +1,14 @@
 """Accumulate loop (Gerstgrasser et al.): the n_ini real samples + every earlier generation's n_s samples."""
 
 from madray.batch import concat
-from madray.loops.base import Loop, LoopData, require_synthetic
+from madray.loops.base import Loop, LoopData
 
 
 class Accumulate(Loop):
     name = "accumulate"
     keep = None
-
-    @classmethod
-    def validate(cls, cfg):
-        require_synthetic(cfg, cls.name)
+    no_ratio = "real data fixed at generation 1's n_ini"
+    needs_synthetic = True
 
     @classmethod
     def train_size(cls, cfg, t):

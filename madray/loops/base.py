@@ -39,22 +39,52 @@ class Loop:
         return cls.keep
 
     @classmethod
+    def models_kept(cls, cfg: TrialConfig) -> int:
+        """Fitted models (the newest and earlier ones) that the synthetic samples are drawn from."""
+        return 1
+
+    @classmethod
+    def mix(cls, cfg: TrialConfig, draws: list[Batch], rng: np.random.Generator) -> Batch:
+        """The synthetic batch to remember, from `n_synthetic` samples of each kept model (newest first)."""
+        return draws[0]
+
+    @classmethod
     def n_synthetic(cls, cfg: TrialConfig) -> int:
         """Synthetic samples to draw from each generation's model."""
         return cfg.n_s
+
+    @classmethod
+    def real_per_generation(cls, cfg: TrialConfig) -> int | None:
+        """Real samples generation t >= 2 trains on that it did not train on before: the n_r of
+        n_e/n_r (MAD Eq. 3). None where the loop has no such number (no real data after
+        generation 1, or a real pool fixed at generation 1); `no_ratio` says why."""
+        return None
+
+    no_ratio: ClassVar[str] = "no real samples per generation"  # why real_per_generation is None
 
     @classmethod
     def train_size(cls, cfg: TrialConfig, t: int) -> int:
         """Training-set size of generation t >= 2 (checked against the family's minimum)."""
         raise NotImplementedError
 
+    needs_synthetic: ClassVar[bool] = False  # n_s >= 1 required (a loop that trains on synthetic samples)
+
     @classmethod
     def validate(cls, cfg: TrialConfig) -> None:
-        """Loop-specific checks; raise ConfigError."""
+        """Loop-specific checks; raise ConfigError. Subclasses extend it with super().validate(cfg)."""
+        if cls.needs_synthetic:
+            require_synthetic(cfg, cls.name)
 
     @classmethod
     def build(cls, cfg: TrialConfig, t: int, data: LoopData) -> Batch:
         raise NotImplementedError
+
+
+def require_real(cfg: TrialConfig, loop: str) -> None:
+    # with n_r = 0 these loops would silently be the fully synthetic loop (same numbers)
+    require(cfg.n_r >= 1, "n_r", cfg.n_r,
+            f"loop {loop!r} trains on n_r real samples per generation; set n_r >= 1 "
+            "(n_r = 0 is loop 'fully_synthetic')")
 
 
 def require_synthetic(cfg: TrialConfig, loop: str) -> None:

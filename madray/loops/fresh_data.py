@@ -1,8 +1,7 @@
 """Fresh data loop (MAD): n_r new real samples each generation + n_s synthetic of t-1."""
 
 from madray.batch import concat
-from madray.config import require
-from madray.loops.base import Loop, LoopData
+from madray.loops.base import Loop, LoopData, require_real
 
 
 class FreshData(Loop):
@@ -11,7 +10,12 @@ class FreshData(Loop):
 
     @classmethod
     def validate(cls, cfg):
-        require(cfg.n_r + cfg.n_s >= 1, "n_r + n_s", cfg.n_r + cfg.n_s, "must be >= 1")
+        super().validate(cfg)
+        require_real(cfg, cls.name)
+
+    @classmethod
+    def real_per_generation(cls, cfg):
+        return cfg.n_r
 
     @classmethod
     def train_size(cls, cfg, t):

@@ -1,14 +1,12 @@
 """Fully synthetic loop (MAD) = "replace" (Gerstgrasser et al.): train only on n_s samples of t-1."""
 
-from madray.loops.base import Loop, LoopData, require_synthetic
+from madray.loops.base import Loop, LoopData
 
 
 class FullySynthetic(Loop):
     name = "fully_synthetic"
-
-    @classmethod
-    def validate(cls, cfg):
-        require_synthetic(cfg, cls.name)
+    no_ratio = "no real data after generation 1"
+    needs_synthetic = True
 
     @classmethod
     def train_size(cls, cfg, t):

@@ -16,6 +16,12 @@ class Mixture(Loop):
     name = "mixture"
     uses = ("n_ini", "p")
 
+    no_ratio = "p·n_ini rounds to 0 real samples"
+
+    @classmethod
+    def real_per_generation(cls, cfg):
+        return n_real(cfg) or None
+
     @classmethod
     def n_synthetic(cls, cfg):
         return cfg.n_ini - n_real(cfg)

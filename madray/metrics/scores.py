@@ -17,12 +17,13 @@ from madray.metrics.knn import COVERAGE, DENSITY, PRECISION, RECALL, ReferenceSe
 PRDC = (PRECISION, RECALL, DENSITY, COVERAGE)
 
 
-def reference_scores(reference: ReferenceSet, generated: list[np.ndarray], frechet_name: str,
+def reference_scores(reference: ReferenceSet, generated: list[np.ndarray], frechet_name: str | None,
                      wanted: Collection[str]) -> dict[str, np.ndarray]:
-    """Per generated set: the Fréchet distance (as `frechet_name`) and P/R/D/C, those of them in `wanted`."""
+    """Per generated set: the Fréchet distance (as `frechet_name`; None: not computed) and P/R/D/C,
+    those of them in `wanted`."""
     rows: list[dict[str, float]] = [{} for _ in generated]
     for row, features in zip(rows, generated):
-        if frechet_name in wanted:
+        if frechet_name is not None and frechet_name in wanted:
             row[frechet_name] = reference.frechet(features)
         if any(m in wanted for m in PRDC):
             row.update(reference.prdc(features))

@@ -76,7 +76,7 @@ class DDPM(ImageFamily):
             ema.update(unet)
             return loss
 
-        run_steps(step, data, p.steps, p.batch_size)
+        run_steps(step, data, self.train_steps(data), p.batch_size)
         ema.copy_to(unet)  # the state (and a warm start) is the averaged network
 
     def generate(self, modules, n, lam):

@@ -78,7 +78,7 @@ class Flow(TorchFamily):
             flow.init_from_data(data["x"])
         flow.train()
         opt = torch.optim.Adam(flow.parameters(), lr=p.lr)
-        run_steps(lambda batch: descend(opt, -flow.log_prob(batch["x"]).mean()), data, p.steps, p.batch_size)
+        run_steps(lambda batch: descend(opt, -flow.log_prob(batch["x"]).mean()), data, self.train_steps(data), p.batch_size)
 
     def generate(self, modules, n, lam):
         return {"x": modules["flow"].from_latent(np.sqrt(lam) * torch.randn(n, 2, device=self.device))}

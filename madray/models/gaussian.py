@@ -1,9 +1,12 @@
 """Multivariate Gaussian (MAD §4, App. H): fit Eq. 1, sample N(μ̂, λΣ̂).
 
-Truth: N(0, I_d). Fit: unbiased mean and covariance (Eq. 1, 1/(n-1)), so that in
-the fully synthetic loop E[tr Σ̂_t] = λ^(t-1) tr Σ with generation 1 fitted to
-real data. Sampling uses an eigendecomposition, so it also works when Σ̂ is
-singular (n <= d, App. H.2).
+Truth: N(0, I_d). Fit (`params.gaussian.estimator`):
+- `unbiased` (default): mean and unbiased covariance, MAD Eq. 1, "Σ̂ = 1/(n−1) Σ (x−μ̂)(x−μ̂)ᵀ",
+  so that in the fully synthetic loop E[tr Σ̂_t] = λ^(t-1) tr Σ with generation 1 fitted to
+  real data, while the median of tr Σ̂_t falls to 0 (MAD: Σ_t → 0 "almost surely").
+- `mle`: maximum likelihood, 1/n, as in Kazdan et al.'s "Collapse or Thrive" Gaussian runs;
+  then E[tr Σ̂_t] = ((n−1)/n)^t tr Σ for n samples per generation.
+Sampling uses an eigendecomposition, so it also works when Σ̂ is singular (n <= d, App. H.2).
 
 Oracles for curation (madray/curate): the true log density log N(x; 0, I), and a correction along
 the optimal-transport map from the sampling distribution N(μ̂, λΣ̂) to the truth (`ot_correct`).
@@ -23,16 +26,23 @@ from madray.models.base import Family
 @dataclass(frozen=True)
 class Params:
     d: int = 2  # dimension
+    estimator: str = "unbiased"  # covariance: "unbiased" 1/(n-1) (MAD Eq. 1) or "mle" 1/n (Kazdan et al.)
 
     def __post_init__(self):
         require(self.d >= 1, "params.gaussian.d", self.d, "the dimension must be >= 1")
+        require(self.estimator in ESTIMATORS, "params.gaussian.estimator", self.estimator,
+                f"one of {', '.join(ESTIMATORS)}")
 
 
-def fit_gaussian(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Eq. 1: per-replicate mean and unbiased covariance of x with shape (R, n, d)."""
+# covariance estimator -> samples subtracted from n in the normaliser
+ESTIMATORS = {"unbiased": 1, "mle": 0}
+
+
+def fit_gaussian(x: np.ndarray, estimator: str = "unbiased") -> tuple[np.ndarray, np.ndarray]:
+    """Per-replicate mean and covariance of x with shape (R, n, d): Eq. 1 (unbiased) or the MLE."""
     mean = x.mean(axis=1)
     xc = x - mean[:, None, :]
-    cov = np.swapaxes(xc, 1, 2) @ xc / (x.shape[1] - 1)
+    cov = np.swapaxes(xc, 1, 2) @ xc / (x.shape[1] - ESTIMATORS[estimator])
     return mean, cov
 
 
@@ -69,13 +79,13 @@ class Gaussian(Family):
 
     @classmethod
     def min_train_size(cls, params):
-        return 2  # the unbiased covariance divides by n - 1
+        return 1 + ESTIMATORS[params.estimator]  # the unbiased covariance divides by n - 1
 
     def sample_real(self, n, rng):
         return {"x": rng.standard_normal((self.replicates, n, self.params.d))}
 
     def fit(self, data, previous, rng):
-        mean, cov = fit_gaussian(data["x"])
+        mean, cov = fit_gaussian(data["x"], self.params.estimator)
         return {"mean": mean, "cov": cov}
 
     def sample(self, state, n, lam, rng):

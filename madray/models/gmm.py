@@ -5,7 +5,10 @@ Fit: a `components`-component full-covariance mixture by EM (madray/models/em.py
 Sampling bias λ scales every component's covariance.
 Metrics on `n_eval` samples per replicate (drawn with the trial's λ): modes covered (modes with at least
 `min_count` samples within 3 std), the fraction of high-quality samples (within
-3 std of some mode) and the Wasserstein-2 distance to as many real samples.
+3 std of some mode), the Wasserstein-2 distance to as many real samples, and precision, recall,
+density and coverage (k = `k`) in sample space against `n_ref` held real samples (MAD Fig. 12:
+"recall is the best diversity metric"). The held samples and their FAISS ReferenceSet are the
+same for every trial and generation with the same truth (`shared_inputs`, built once per sweep).
 
 Oracles for curation (madray/curate): the score of a sample is minus its distance to the nearest true
 mode; the correction moves it towards that mode, x + γ (m(x) − x) (γ = 1 puts it on the mode's centre).
@@ -18,6 +21,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from madray.config import require
+from madray.metrics.knn import ReferenceSet
+from madray.metrics.scores import PRDC, reference_scores
 from madray.metrics.wasserstein import wasserstein_samples
 from madray.models import em
 from madray.models.base import Family
@@ -34,12 +39,22 @@ class Params:
     warm_start: bool = False  # start EM from generation t-1's mixture instead of k-means++
     n_eval: int = 500
     min_count: int = 5
+    n_ref: int = 1000  # held real samples for precision/recall/density/coverage
+    k: int = 5  # nearest neighbours for precision/recall/density/coverage (MAD: 5)
 
     def __post_init__(self):
-        for key in ("grid", "components", "em_iters", "n_eval", "min_count"):
+        for key in ("n_eval", "n_ref"):
+            value = getattr(self, key)
+            require(value > self.k, f"params.gmm.{key}", value,
+                    f"must exceed k = {self.k} (the k-th neighbour excludes the point itself)")
+        for key in ("grid", "components", "em_iters", "n_eval", "min_count", "n_ref", "k"):
             require(getattr(self, key) >= 1, f"params.gmm.{key}", getattr(self, key), "must be >= 1")
         for key in ("spacing", "std", "reg_covar"):
             require(getattr(self, key) > 0, f"params.gmm.{key}", getattr(self, key), "must be > 0")
+
+
+REFERENCE_SEED = 20240125  # the held real samples are the same for every trial with the same truth
+REFERENCE_KNOBS = ("grid", "spacing", "std", "n_ref", "k")  # what the held reference set depends on
 
 
 def grid_modes(grid: int, spacing: float) -> np.ndarray:
@@ -48,22 +63,38 @@ def grid_modes(grid: int, spacing: float) -> np.ndarray:
     return np.stack(np.meshgrid(axis, axis, indexing="ij"), axis=-1).reshape(-1, 2)
 
 
+def sample_mixture_truth(modes: np.ndarray, std: float, shape: tuple[int, ...], rng: np.random.Generator) -> np.ndarray:
+    """Points of shape (*shape, 2) from the equal-weight isotropic mixture on `modes`."""
+    which = rng.integers(len(modes), size=shape)
+    return modes[which] + std * rng.standard_normal((*shape, 2))
+
+
 class GaussianMixture(Family):
     name = "gmm"
     Params = Params
-    metric_names = ("modes_covered", "high_quality_frac", "wasserstein")
+    metric_names = ("modes_covered", "high_quality_frac", "wasserstein", *PRDC)
 
     def __init__(self, cfg, shared=None):
         super().__init__(cfg, shared)
         self.modes = grid_modes(self.params.grid, self.params.spacing)
 
     @classmethod
+    def shared_key(cls, cfg):
+        return ("gmm", *(getattr(cfg.params, knob) for knob in REFERENCE_KNOBS))
+
+    @classmethod
+    def shared_inputs(cls, cfg):
+        """The held real samples' ReferenceSet (FAISS k-NN radii), built once per trial group."""
+        p = cfg.params
+        held = sample_mixture_truth(grid_modes(p.grid, p.spacing), p.std, (p.n_ref,), np.random.default_rng(REFERENCE_SEED))
+        return ReferenceSet.from_features(held, p.k)
+
+    @classmethod
     def min_train_size(cls, params):
         return params.components  # k-means++ needs a distinct seed per component
 
     def sample_real(self, n, rng):
-        which = rng.integers(len(self.modes), size=(self.replicates, n))
-        return {"x": self.modes[which] + self.params.std * rng.standard_normal((self.replicates, n, 2))}
+        return {"x": sample_mixture_truth(self.modes, self.params.std, (self.replicates, n), rng)}
 
     def fit(self, data, previous, rng):
         p = self.params
@@ -103,4 +134,5 @@ class GaussianMixture(Family):
         if "wasserstein" in self.wanted:
             real = self.sample_real(self.params.n_eval, rng)["x"]  # drawn after the fake ones, same stream
             metrics["wasserstein"] = np.asarray([wasserstein_samples(f, r) for f, r in zip(fake, real)])
+        metrics.update(reference_scores(self.shared, list(fake), None, self.wanted))
         return metrics

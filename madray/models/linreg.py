@@ -1,17 +1,24 @@
 """Linear regression (Gerstgrasser et al. 2024, §2): OLS refit on labels from the previous model.
 
 Truth: y = x·w* + σ ε with x ~ N(0, I_d), w* ~ N(0, I_d / d) drawn once per trial.
-A generation's synthetic data are fresh covariates labelled by its fitted ŵ plus
-fresh noise of scale √λ·σ (λ = 1 is the paper's setting; λ < 1 under-disperses
-labels like the other families' quality-over-diversity bias).
-With T samples per generation the first fit's expected excess error is
-σ² d / (T - d - 1); `replace` adds about that much per generation, `accumulate`
-stays below π²/6 times it.
+A generation's synthetic data are covariates labelled by its fitted ŵ plus fresh noise of
+scale √λ·σ (λ = 1 is the paper's setting; λ < 1 under-disperses labels like the other
+families' quality-over-diversity bias).
+
+Covariates (`params.linreg.design`):
+- `fixed` (default): Gerstgrasser et al.'s theory (§2) keeps one design matrix X (n × d)
+  for every generation and redraws only the labels, "y_t = X ŵ_{t-1} + E_t". Here X is
+  n_ini rows drawn once per trial and replicate; a batch of m samples (real or synthetic)
+  uses rows 0..m-1 of X, cycling when m > n_ini.
+- `fresh`: new covariates x ~ N(0, I_d) for every batch.
+With T = n_ini = n_s samples per generation the first fit's expected excess error is
+σ² d / (T - d - 1); `replace` adds that much per generation, `accumulate` stays below π²/6
+times it (exact closed forms for both designs: madray/analysis/theory.py).
 
 Oracles for curation (madray/curate): the score of a pair (x, y) is the true conditional log density
-log N(y; x·w*, σ²) (every model draws its covariates from the true N(0, I_d)); the correction moves each
-label along the optimal-transport map from the model's N(x·ŵ, λσ²) to the truth's N(x·w*, σ²),
-y ↦ x·w* + (y − x·ŵ)/√λ, by strength γ.
+log N(y; x·w*, σ²) (every model's covariates are the true N(0, I_d)'s: fresh draws, or the fixed design
+drawn from it once); the correction moves each label along the optimal-transport map from the model's
+N(x·ŵ, λσ²) to the truth's N(x·w*, σ²), y ↦ x·w* + (y − x·ŵ)/√λ, by strength γ.
 """
 
 from __future__ import annotations
@@ -31,11 +38,16 @@ class Params:
     d: int = 10  # features
     sigma: float = 1.0  # label noise standard deviation
     n_test: int = 1000  # held-out real samples for heldout_mse
+    design: str = "fixed"  # covariates: "fixed" (one X for every generation, the theory's) or "fresh"
 
     def __post_init__(self):
         require(self.d >= 1, "params.linreg.d", self.d, "the number of features must be >= 1")
         require(self.sigma > 0, "params.linreg.sigma", self.sigma, "the noise scale must be > 0")
         require(self.n_test >= 1, "params.linreg.n_test", self.n_test, "must be >= 1")
+        require(self.design in DESIGNS, "params.linreg.design", self.design, f"one of {', '.join(DESIGNS)}")
+
+
+DESIGNS = ("fixed", "fresh")
 
 
 class LinearRegression(Family):
@@ -47,16 +59,26 @@ class LinearRegression(Family):
         super().__init__(cfg, shared)
         d = self.params.d
         self.w_true = seeded_rng(cfg.seed, 0, Stream.TRUTH).standard_normal(d) / np.sqrt(d)
-        held = self._labelled(self.w_true[None, :], self.params.n_test, 1.0, seeded_rng(cfg.seed, 0, Stream.HELD_OUT))
+        held_rng = seeded_rng(cfg.seed, 0, Stream.HELD_OUT)  # held-out covariates are always fresh
+        x_held = held_rng.standard_normal((1, self.params.n_test, d))
+        held = self._labelled(self.w_true[None, :], self.params.n_test, 1.0, held_rng, x_held)
         self.x_test, self.y_test = held["x"][0], held["y"][0]
+        if self.params.design == "fixed":
+            self.design = seeded_rng(cfg.seed, 0, Stream.DESIGN).standard_normal((cfg.replicates, cfg.n_ini, d))
 
     @classmethod
     def min_train_size(cls, params):
         return params.d  # OLS needs a full-rank design
 
-    def _labelled(self, w: np.ndarray, n: int, noise_scale: float, rng) -> dict:
-        """Fresh covariates for each row of w (R, d), labelled y = x·w + noise_scale·σ·ε."""
-        x = rng.standard_normal((w.shape[0], n, self.params.d))
+    def _covariates(self, n: int, rng) -> np.ndarray:
+        """(R, n, d): rows of the fixed design (cycled) or fresh draws."""
+        if self.params.design == "fixed":
+            return self.design[:, np.arange(n) % self.design.shape[1]]
+        return rng.standard_normal((self.replicates, n, self.params.d))
+
+    def _labelled(self, w: np.ndarray, n: int, noise_scale: float, rng, x: np.ndarray | None = None) -> dict:
+        """Covariates for each row of w (R, d), labelled y = x·w + noise_scale·σ·ε."""
+        x = self._covariates(n, rng) if x is None else x
         y = np.einsum("rnd,rd->rn", x, w) + noise_scale * self.params.sigma * rng.standard_normal((w.shape[0], n))
         return {"x": x, "y": y}
 

@@ -9,6 +9,7 @@ from them; fitting, warm starts, seeding, chunked sampling and states are handle
 
 from __future__ import annotations
 
+import math
 from abc import abstractmethod
 from dataclasses import dataclass
 from typing import Any, ClassVar
@@ -43,6 +44,7 @@ class TorchParams:
     positive: ClassVar[tuple[str, ...]] = ("steps", "batch_size", "lr", "n_eval", "n_ref", "k")
 
     steps: int = 1000  # gradient steps per generation (the per-generation training budget)
+    epochs: float | None = None  # None: `steps` per generation; else ceil(epochs · training-set size / batch_size)
     batch_size: int = 64
     lr: float = 1e-3
     warm_start: bool = False  # initialise generation t from t-1's weights instead of from scratch
@@ -58,6 +60,19 @@ class TorchParams:
             value = getattr(self, key)
             require(value > self.k, f"params.{self.family}.{key}", value,
                     f"must exceed k = {self.k} (the k-th neighbour excludes the point itself)")
+        require(self.epochs is None or self.epochs > 0, f"params.{self.family}.epochs", self.epochs,
+                "must be > 0, or null for a fixed number of steps")
+
+    def steps_for(self, n: int) -> int:
+        """Gradient steps for one generation trained on n samples.
+
+        `epochs` unset: `steps`, whatever n (every loop gets the same compute per generation).
+        `epochs` set: ceil(epochs · n / batch_size) minibatches, so compute follows the data:
+        accumulate, whose training set grows by n_s a generation, trains proportionally longer.
+        """
+        if self.epochs is None:
+            return self.steps
+        return max(1, math.ceil(self.epochs * n / self.batch_size))
 
 
 class TorchFamily(Family):
@@ -95,6 +110,10 @@ class TorchFamily(Family):
         return {k: np.stack([p[k] for p in per_replicate]) for k in per_replicate[0]}
 
     # ------------------------------------------------------------------ helpers
+    def train_steps(self, data: Tensors) -> int:
+        """This generation's gradient steps on one replicate's training set (see TorchParams.steps_for)."""
+        return self.params.steps_for(len(next(iter(data.values()))))
+
     def modules(self, weights: Tensors | None = None) -> dict[str, nn.Module]:
         """Modules on the trial's device, initialised fresh or loaded from one replicate's weights."""
         modules = {name: m.to(self.device) for name, m in self.build().items()}

@@ -68,7 +68,7 @@ class VAE(ImageFamily):
     def train(self, modules, data, from_scratch):
         enc, dec = modules["encoder"].train(), modules["decoder"].train()
         opt = torch.optim.Adam([*enc.parameters(), *dec.parameters()], lr=self.params.lr)
-        run_steps(lambda batch: descend(opt, negative_elbo(enc, dec, batch["x"])), data, self.params.steps, self.params.batch_size)
+        run_steps(lambda batch: descend(opt, negative_elbo(enc, dec, batch["x"])), data, self.train_steps(data), self.params.batch_size)
 
     def generate(self, modules, n, lam):
         z = lam**0.5 * torch.randn(n, self.params.latent, device=self.device)

@@ -79,7 +79,8 @@ class WGANGP(ImageFamily):
         gen, crit = modules["generator"].train(), modules["critic"].train()
         opt_g = torch.optim.Adam(gen.parameters(), lr=p.lr, betas=BETAS)
         opt_c = torch.optim.Adam(crit.parameters(), lr=p.lr, betas=BETAS)
-        calls = iter(range(p.steps * p.n_critic))
+        steps = self.train_steps(data)  # generator steps; the critic takes n_critic per step
+        calls = iter(range(steps * p.n_critic))
 
         def step(batch):
             real = batch["x"]
@@ -89,7 +90,7 @@ class WGANGP(ImageFamily):
                 descend(opt_g, -crit(gen(self.latents(len(real)))).mean())
             return loss
 
-        run_steps(step, data, p.steps * p.n_critic, p.batch_size)
+        run_steps(step, data, steps * p.n_critic, p.batch_size)
 
     def generate(self, modules, n, lam):
         return {"x": modules["generator"](self.latents(n, psi=lam))}

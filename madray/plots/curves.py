@@ -46,7 +46,8 @@ def _log_scale_wanted(values: pd.Series) -> bool:
 
 @seaborn_style
 def metric_vs_generation(df: pd.DataFrame, metric: str, hue: str | None = None, style: str | None = None) -> Figure:
-    """Replicate mean (line) and ±1 s.d. (band) of `metric` per generation.
+    """Replicate mean (line), median (dotted line of the same colour) and ±1 s.d. (band) of `metric`
+    per generation.
 
     One line per value of `hue` (default: loop) and `style` (default: λ); every other knob that
     varies gets its own panel. The title lists the knobs that are fixed.
@@ -68,13 +69,13 @@ def metric_vs_generation(df: pd.DataFrame, metric: str, hue: str | None = None, 
             if line.empty:
                 continue
             label = ", ".join(fmt(k, v) for k, v in ((hue, h), (style, s)) if k) or metric
-            band(ax, line, metric, color=colors[h], linestyle=dashes[s], label=label)
+            band(ax, line, metric, median=True, color=colors[h], linestyle=dashes[s], label=label)
         ax.set(title=title, xlabel=GENERATION_LABEL, ylabel=metric_label(metric))
         if _log_scale_wanted(sub[metric]):
             ax.set_yscale("log")
         ax.xaxis.get_major_locator().set_params(integer=True)
     axes[0].legend(fontsize="small")
-    fig.suptitle(f"{metric} vs generation (line: mean, band: ±1 s.d. over replicates)\n"
+    fig.suptitle(f"{metric} vs generation (line: mean, dotted: median, band: ±1 s.d. over replicates)\n"
                  f"{describe(rows, skip=tuple(k for k in (hue, style) if k))}", fontsize="medium")
     return fig
 

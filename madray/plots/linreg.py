@@ -30,15 +30,18 @@ REPLACE_LOOPS = ("replace", "fully_synthetic")
 
 
 def theory_lines(rows: pd.DataFrame) -> dict[str, np.ndarray]:
-    """Theory curves that apply to one panel's rows (all sharing d, σ, n_ini, n_s, λ): name -> values per generation."""
+    """Theory curves that apply to one panel's rows (all sharing d, σ, n_ini, n_s, λ, design): name -> values per generation."""
     first = rows.iloc[0]
     G, d, sigma = int(rows["generation"].max()), int(first["param_d"]), float(first["param_sigma"])
     n_ini, n_s, lam = int(first["n_ini"]), int(first["n_s"]), float(first["lam"])
+    design = str(first["param_design"]) if "param_design" in rows else "fresh"  # results from before the knob
     loops, lines = set(rows["loop"]), {}
-    if loops & set(REPLACE_LOOPS) and min(n_ini, n_s) > d + 1:
-        lines["theory replace: Σ σ²d/(T−d−1)"] = linreg_replace_error(G, d, sigma, n_ini, n_s, lam)
+    if loops & set(REPLACE_LOOPS) and min(n_ini, n_s) > d + 1 and (design == "fresh" or n_ini == n_s):
+        lines["theory replace: Σ σ²d/(T−d−1)"] = linreg_replace_error(G, d, sigma, n_ini, n_s, lam, design)
     if "accumulate" in loops and n_ini == n_s > d + 1:
-        lines["theory accumulate ≈ σ²d/(T−d−1)·Σ 1/i²"] = linreg_accumulate_error(G, d, sigma, n_s, lam)
+        name = ("theory accumulate, fixed X: σ²d/(T−d−1)·Σ 1/i²" if design == "fixed"
+                else "theory accumulate, fresh X: Σ σ²d/(i(iT−d−1))")
+        lines[name] = linreg_accumulate_error(G, d, sigma, n_s, lam, design)
         if lam == 1.0:
             lines["bound π²/6 · generation 1"] = np.full(G, math.pi**2 / 6 * ols_error(d, sigma, n_s))
     return lines

@@ -105,10 +105,15 @@ def seaborn_style(func: Callable) -> Callable:
     return wrapper
 
 
-def band(ax, rows: pd.DataFrame, metric: str, x: str = "generation", **line) -> pd.DataFrame:
-    """Mean over replicates as a line, ±1 s.d. over replicates as a band; returns the aggregates drawn."""
-    agg = rows.groupby(x)[metric].agg(["mean", "std"]).reset_index()
+def band(ax, rows: pd.DataFrame, metric: str, x: str = "generation", median: bool = False, **line) -> pd.DataFrame:
+    """Mean over replicates as a line, ±1 s.d. over replicates as a band, and with `median=True` the
+    median over replicates as a thin dotted line of the same colour; returns the aggregates drawn."""
+    agg = rows.groupby(x)[metric].agg(["mean", "std", "median"]).reset_index()
     ax.plot(agg[x], agg["mean"], marker="o", markersize=3, **line)
+    if median:
+        # a leading "_" keeps the median out of the legend (the title says "dotted: median")
+        ax.plot(agg[x], agg["median"], color=line.get("color"), linestyle=":", linewidth=1,
+                label=f"_median: {line.get('label', metric)}")
     ax.fill_between(agg[x], agg["mean"] - agg["std"].fillna(0), agg["mean"] + agg["std"].fillna(0),
                     color=line.get("color"), alpha=0.2, linewidth=0)
     return agg

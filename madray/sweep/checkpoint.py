@@ -2,11 +2,12 @@
 
 Layout: `<sweep>/checkpoints/<trial_id>/gen-000005.npz`; only the newest file is kept.
 A checkpoint holds `Trial.state_dict()`: the generation index, the fitted state,
-the n_ini real samples and the synthetic pool. No RNG state is needed because
+the n_ini real samples, the synthetic pool and the earlier fitted models a loop draws
+from (`previous`: the memory loop's last K-1). No RNG state is needed because
 every draw is seeded from (seed, generation, stream).
 
 Format, without pickle: numpy arrays go into the `.npz` under flat keys
-(`state/<k>`, `real_initial/<k>`, `synthetic/<i>/<k>`); torch tensors (and
+(`state/<k>`, `real_initial/<k>`, `synthetic/<i>/<k>`, `previous/<i>/<k>`); torch tensors (and
 structures of them, e.g. an optimizer's state) go through `torch.save` into one
 uint8 array `torch` inside the same file. Reading uses `np.load(allow_pickle=False)`
 and `torch.load(weights_only=True)`; tensors come back on the CPU.
@@ -37,6 +38,7 @@ from madray.results.store import atomic_write, filesystem, join, list_folder
 CHECKPOINTS_DIR = "checkpoints"
 _NAME = re.compile(r"gen-(\d{6})\.npz$")
 _PLAIN = (np.ndarray, np.generic, int, float, bool)
+LISTS = ("synthetic", "previous")  # state_dict entries that are lists of dicts of arrays
 
 
 def _is_torch(value: Any) -> bool:
@@ -56,8 +58,9 @@ def _contains_numpy(value: Any) -> bool:
 def _flatten(saved: dict[str, Any]) -> dict[str, Any]:
     flat = {f"state/{k}": v for k, v in saved["state"].items()}
     flat.update({f"real_initial/{k}": v for k, v in saved["real_initial"].items()})
-    for i, batch in enumerate(saved["synthetic"]):
-        flat.update({f"synthetic/{i:06d}/{k}": v for k, v in batch.items()})
+    for part in LISTS:
+        for i, batch in enumerate(saved.get(part, [])):
+            flat.update({f"{part}/{i:06d}/{k}": v for k, v in batch.items()})
     return flat
 
 
@@ -82,7 +85,8 @@ def encode(saved: dict[str, Any]) -> bytes:
     """`Trial.state_dict()` -> the bytes of one .npz file."""
     arrays, tensors = _split(_flatten(saved))
     arrays["generation"] = np.asarray(int(saved["generation"]))
-    arrays["synthetic_count"] = np.asarray(len(saved["synthetic"]))
+    for part in LISTS:
+        arrays[f"{part}_count"] = np.asarray(len(saved.get(part, [])))
     if tensors:
         import torch
 
@@ -103,15 +107,16 @@ def decode(data: bytes) -> dict[str, Any]:
 
         flat.update(torch.load(io.BytesIO(flat.pop("torch").tobytes()), weights_only=True, map_location="cpu"))
     saved: dict[str, Any] = {"generation": int(flat.pop("generation")), "state": {}, "real_initial": {}}
-    synthetic: list[dict[str, Any]] = [{} for _ in range(int(flat.pop("synthetic_count")))]
+    for part in LISTS:  # checkpoints written before "previous" existed have no previous_count
+        count = flat.pop(f"{part}_count", 0)
+        saved[part] = [{} for _ in range(int(count))]
     for key, value in flat.items():
         part, _, rest = key.partition("/")
-        if part == "synthetic":
+        if part in LISTS:
             index, _, name = rest.partition("/")
-            synthetic[int(index)][name] = value
+            saved[part][int(index)][name] = value
         else:
             saved[part][rest] = value
-    saved["synthetic"] = synthetic
     return saved
 
 
