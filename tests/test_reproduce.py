@@ -1,10 +1,9 @@
 """`madray reproduce`: every entry's check on a shrunk run, each shown able to FAIL, and the command end to end.
 
 Shrunk runs go through `run_trial` without Ray (the checks read a results DataFrame, whatever
-ran it); one test runs the CLI through Ray Tune. Checks of claims that need issue 12 §1's
-definitions (memory K, the MLE estimator, GMM recall, the fixed linreg design) are marked
-`xfail(strict=True)` until those land: then they XPASS, fail, and the marker must go. Their
-PASS path is also tested here on independent numpy simulations written in the test.
+ran it); one test runs the CLI through Ray Tune. The checks of claims that rest on issue 12
+§1's definitions (memory K, the MLE estimator, GMM recall, the fixed linreg design) also have
+their PASS path tested on independent numpy simulations written in the test.
 """
 
 from __future__ import annotations
@@ -22,7 +21,6 @@ from madray.reproduce import EXPERIMENTS, experiment_sweep
 from madray.reproduce.gaussian import kazdan_log, kazdan_mean
 from madray.trial import run_trial
 
-NEEDS_DEFS = pytest.mark.xfail(strict=True, reason="needs issue 12 §1 (branch defs): not on main yet")
 SHRINK = {  # --set overrides that make each cheap entry's run take about a second
     "mad_gaussian_collapse": ["replicates=200", "generations=30"],
     "mad_fresh_n_ini": ["replicates=100", "generations=30"],
@@ -117,7 +115,6 @@ def test_memory_check_tells_increase_from_decrease(runs):
     assert not (passed("mad_memory_k", df) and passed("mad_memory_k", reverse))
 
 
-@NEEDS_DEFS
 def test_memory_check_passes_with_the_papers_definition(runs):
     assert passed("mad_memory_k", run_of(runs, "mad_memory_k"))
 
@@ -130,7 +127,6 @@ def test_gmm_check_needs_recall_and_mode_loss(runs):
     assert not passed("mad_gmm_modes", fake.drop(columns="recall"))
 
 
-@NEEDS_DEFS
 def test_gmm_check_passes_with_the_familys_recall(runs):
     assert passed("mad_gmm_modes", run_of(runs, "mad_gmm_modes"))
 
@@ -173,7 +169,6 @@ def test_kazdan_check_passes_on_an_mle_simulation_and_fails_on_the_unbiased_one(
     assert not passed("kazdan_gaussian", kazdan_simulation(unbiased=True))  # mean ratio stays 1, not 0.366
 
 
-@NEEDS_DEFS
 def test_kazdan_check_passes_on_madrays_mle_gaussian(runs):
     assert passed("kazdan_gaussian", run_of(runs, "kazdan_gaussian"))
 
@@ -204,7 +199,6 @@ def test_linreg_check_passes_on_a_fixed_design_simulation_and_fails_off_the_theo
     assert not passed("gerstgrasser_linreg", lower)
 
 
-@NEEDS_DEFS
 def test_linreg_check_passes_on_madrays_fixed_design(runs):
     assert passed("gerstgrasser_linreg", run_of(runs, "gerstgrasser_linreg"))
 

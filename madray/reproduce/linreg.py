@@ -17,11 +17,13 @@ def check_linreg(df: pd.DataFrame) -> Verdict:
     for loop, rows in df.groupby("loop"):
         first = rows.iloc[0]
         G, d, sigma = int(rows["generation"].max()), int(first["param_d"]), float(first["param_sigma"])
-        T, lam = int(first["n_s"]), float(first["lam"])
+        T, lam, design = int(first["n_s"]), float(first["lam"]), str(first.get("param_design", "fixed"))
         if loop in REPLACE:
-            line, source = linreg_replace_error(G, d, sigma, int(first["n_ini"]), T, lam), "t·σ²d/(T−d−1)"
+            line = linreg_replace_error(G, d, sigma, int(first["n_ini"]), T, lam, design=design)
+            source = f"t·σ²d/(T−d−1), {design} design"
         else:
-            line, source = linreg_accumulate_error(G, d, sigma, T, lam), "σ²d/(T−d−1)·Σ_{i≤t} 1/i²"
+            line = linreg_accumulate_error(G, d, sigma, T, lam, design=design)
+            source = "σ²d/(T−d−1)·Σ_{i≤t} 1/i²" if design == "fixed" else "Σ_i σ²d/(i(iT−d−1)), fresh design"
         value, se = mean_se(per_replicate(rows, "test_error"))
         findings.append(matches(f"{loop}: mean test error at t={G}", value, se, float(line[-1]), source))
     return LINREG.verdict(findings)
