@@ -22,7 +22,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="Ray cluster to use ('auto' or host:port); default: $RAY_ADDRESS, else an embedded local Ray")
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                    help="override a sweep key (YAML value), e.g. --set generations=5 --set params.gaussian.d=10")
-    p.add_argument("--dry-run", action="store_true", help="print the resolved grid and the number of trials, run nothing")
+    p.add_argument("--dry-run", action="store_true",
+                   help="print the resolved grid, its grid points and distinct trials, run nothing")
     again = p.add_mutually_exclusive_group()
     again.add_argument("--overwrite", action="store_true", help="delete existing results of this sweep first")
     again.add_argument("--resume", action="store_true",
@@ -36,9 +37,11 @@ def print_dry_run(sweep, out: str) -> None:
     from madray.sweep.runner import sweep_root
 
     table = pd.DataFrame(sweep.grid_table())
+    if sweep.n_grid_points > len(sweep.trials):
+        table["grid_points"] = list(sweep.grid_points)
     gens = sum(t.generations for t in sweep.trials)
-    print(f"sweep {sweep.name!r}: {len(sweep.trials)} trials, {gens} trial-generations, "
-          f"{sum(t.generations * t.replicates for t in sweep.trials)} result rows")
+    print(f"sweep {sweep.name!r}: {sweep.size_line()}")
+    print(f"{gens} trial-generations, {sum(t.generations * t.replicates for t in sweep.trials)} result rows")
     print(f"results would go to {sweep_root(out, sweep.name)}")
     with pd.option_context("display.max_rows", 500, "display.width", 160):
         print(table.to_string(index=False))

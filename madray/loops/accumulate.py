@@ -7,6 +7,7 @@ from madray.loops.base import Loop, LoopData, require_synthetic
 class Accumulate(Loop):
     name = "accumulate"
     keep = None
+    uses = ("n_s",)
 
     @classmethod
     def validate(cls, cfg):

@@ -5,6 +5,7 @@ from madray.loops.base import Loop, LoopData, require_synthetic
 
 class FullySynthetic(Loop):
     name = "fully_synthetic"
+    uses = ("n_s",)
 
     @classmethod
     def validate(cls, cfg):

@@ -35,6 +35,10 @@ class Family(ABC):
     name: ClassVar[str]
     Params: ClassVar[type] = NoParams
     metric_names: ClassVar[tuple[str, ...]]
+    # The optional knobs (madray.config.OPTIONAL_KNOBS: n_r, n_s, K, p) the family itself reads, beside
+    # those its loop reads; none of the shipped families does. A family reads all of its own `Params`
+    # and none of another family's (those are not in its trials' configs).
+    uses: ClassVar[tuple[str, ...]] = ()
 
     def __init__(self, cfg: TrialConfig, shared: Any = None) -> None:
         self.cfg = cfg
