@@ -11,6 +11,7 @@ another --out). The exit status is 1 if any trial failed (diverged or raised).
 from __future__ import annotations
 
 import argparse
+import sys
 
 from madray.spec import load_sweep
 
@@ -24,6 +25,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="override a sweep key (YAML value), e.g. --set generations=5 --set params.gaussian.d=10")
     p.add_argument("--dry-run", action="store_true",
                    help="print the resolved grid, its grid points and distinct trials, run nothing")
+    p.add_argument("--verbose", action="store_true",
+                   help="one progress line per trial-generation (default: a live status line on a terminal, "
+                        "else a line per finished trial and a status line every ~10 s)")
     again = p.add_mutually_exclusive_group()
     again.add_argument("--overwrite", action="store_true", help="delete existing results of this sweep first")
     again.add_argument("--resume", action="store_true",
@@ -62,7 +66,9 @@ def run(args: argparse.Namespace) -> int:
     from madray.results.summary import format_summary
     from madray.sweep.runner import run_sweep
 
-    outcome = run_sweep(sweep, args.out, address=args.address, overwrite=args.overwrite, resume=args.resume)
+    print(f"sweep {sweep.name!r}: {sweep.size_line()}")
+    outcome = run_sweep(sweep, args.out, address=args.address, overwrite=args.overwrite, resume=args.resume,
+                        live=sys.stdout.isatty(), verbose=args.verbose)
     try:
         df = load_results(outcome.root)
     except FileNotFoundError:  # every trial failed in its first generation
