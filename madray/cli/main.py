@@ -14,6 +14,7 @@ COMMANDS = {
     "show": "madray.cli.show",
     "plot": "madray.cli.plot",
     "report": "madray.cli.report",
+    "plan": "madray.cli.plan",
 }
 
 

@@ -61,6 +61,12 @@ class Family(ABC):
         return None
 
     @classmethod
+    def work(cls, cfg: TrialConfig, n: int) -> float:
+        """Work units of one generation that fits on n samples per replicate and draws from the fit.
+        Only the shape matters: the planner (madray/sweep/plan.py) fits seconds = a + b·work per family."""
+        return cfg.replicates * n
+
+    @classmethod
     def min_train_size(cls, params: Any) -> int:
         """Smallest training set a fit accepts."""
         return 1

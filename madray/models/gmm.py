@@ -55,6 +55,10 @@ class GaussianMixture(Family):
         self.modes = grid_modes(self.params.grid, self.params.spacing)
 
     @classmethod
+    def work(cls, cfg, n):
+        return cfg.replicates * n * cfg.params.components * cfg.params.em_iters  # EM: every point, component, iteration
+
+    @classmethod
     def min_train_size(cls, params):
         return params.components  # k-means++ needs a distinct seed per component
 

@@ -46,6 +46,11 @@ class LinearRegression(Family):
         self.x_test, self.y_test = held["x"][0], held["y"][0]
 
     @classmethod
+    def work(cls, cfg, n):
+        d = cfg.params.d
+        return cfg.replicates * (n * d * d + d**3)  # OLS: the Gram matrix and its solve
+
+    @classmethod
     def min_train_size(cls, params):
         return params.d  # OLS needs a full-rank design
 
