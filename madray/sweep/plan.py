@@ -34,8 +34,13 @@ from madray.trial import Trial
 
 PILOT_S = 60.0
 PILOT_GENERATIONS = 2
-RAY_START_S = 5.0  # ray.init plus the first worker, measured on 2 cores (benchmarks/bench_sweep.py: 3-7 s)
-TUNE_TRIAL_S = 0.15  # per-trial Tune cost (scheduling, actor reuse, final report), measured on the quickstart
+# Fixed costs of a run, measured on this 2-core machine (the planner cannot pilot them without Ray):
+# ray.init 3-7 s (benchmarks/bench_sweep.py); Tune's set-up and its first actors importing madray ~4 s;
+# then ~0.15 s per trial (scheduling, actor reuse, the final report), from 2- and 20-trial sweeps of
+# one-generation Gaussian trials. On a loaded machine (load average 14) the set-up took 15-23 s.
+RAY_START_S = 5.0
+TUNE_START_S = 4.0
+TUNE_TRIAL_S = 0.15
 
 
 def train_size(cfg: TrialConfig, t: int) -> int:
@@ -179,6 +184,7 @@ class Plan:
     pilot_s: float
     pilot_complete: bool
     memory_per_trial_mb: float  # the largest trial's
+    trials_s: float  # the trials' share of the wall time: `workers` slots filled in grid order
     families: dict[str, dict[str, float]] = field(default_factory=dict)  # family -> a, b, points
     dominant: list[dict[str, Any]] = field(default_factory=list)  # the most expensive trials
     unpriced: list[str] = field(default_factory=list)  # families the pilot did not reach in its time box
@@ -199,7 +205,8 @@ def make_plan(sweep: Sweep, workers: int, pilot_s: float = PILOT_S, top: int = 5
         sweep=sweep.name, grid_points=sweep.n_grid_points, trials=len(sweep.trials),
         trial_generations=sum(c.generations for c in sweep.trials), workers=workers,
         cpu_hours=sum(seconds[t] * cpu[t] for t in seconds) / 3600,
-        wall_s=RAY_START_S + makespan([seconds[c.trial_id] for c in priced], workers),
+        trials_s=makespan([seconds[c.trial_id] for c in priced], workers),
+        wall_s=RAY_START_S + TUNE_START_S + makespan([seconds[c.trial_id] for c in priced], workers),
         pilot_s=pilot_time, pilot_complete=complete,
         memory_per_trial_mb=max((memory_bytes(c, sizes.get(c.family, 0.0)) for c in sweep.trials), default=0) / 2**20,
         families={f: {"a_s": c.a, "b_s_per_work": c.b, "pilot_generations": c.points} for f, c in costs.items()},
