@@ -1,17 +1,12 @@
 """Accumulate loop (Gerstgrasser et al.): the n_ini real samples + every earlier generation's n_s samples."""
 
 from madray.batch import concat
-from madray.loops.base import Loop, LoopData, require_synthetic
+from madray.loops.base import LoopData, SyntheticLoop
 
 
-class Accumulate(Loop):
+class Accumulate(SyntheticLoop):  # reads n_s only (SyntheticLoop.uses), and n_ini like every trial
     name = "accumulate"
     keep = None
-    uses = ("n_s",)
-
-    @classmethod
-    def validate(cls, cfg):
-        require_synthetic(cfg, cls.name)
 
     @classmethod
     def train_size(cls, cfg, t):

@@ -62,3 +62,13 @@ class Loop:
 
 def require_synthetic(cfg: TrialConfig, loop: str) -> None:
     require(cfg.n_s >= 1, "n_s", cfg.n_s, f"loop {loop!r} trains on synthetic samples; set n_s >= 1")
+
+
+class SyntheticLoop(Loop):
+    """A loop whose training sets hold n_s synthetic samples per generation: it reads n_s, needs n_s >= 1."""
+
+    uses = ("n_s",)
+
+    @classmethod
+    def validate(cls, cfg: TrialConfig) -> None:
+        require_synthetic(cfg, cls.name)

@@ -1,15 +1,10 @@
 """Fully synthetic loop (MAD) = "replace" (Gerstgrasser et al.): train only on n_s samples of t-1."""
 
-from madray.loops.base import Loop, LoopData, require_synthetic
+from madray.loops.base import LoopData, SyntheticLoop
 
 
-class FullySynthetic(Loop):
+class FullySynthetic(SyntheticLoop):  # reads n_s only (SyntheticLoop.uses)
     name = "fully_synthetic"
-    uses = ("n_s",)
-
-    @classmethod
-    def validate(cls, cfg):
-        require_synthetic(cfg, cls.name)
 
     @classmethod
     def train_size(cls, cfg, t):

@@ -5,20 +5,16 @@ exist are used.
 """
 
 from madray.batch import concat
-from madray.loops.base import Loop, LoopData, require_synthetic
+from madray.loops.base import LoopData, SyntheticLoop
 
 
-class Memory(Loop):
+class Memory(SyntheticLoop):
     name = "memory"
     uses = ("n_r", "n_s", "K")
 
     @classmethod
     def memory(cls, cfg):
         return cfg.K
-
-    @classmethod
-    def validate(cls, cfg):
-        require_synthetic(cfg, cls.name)
 
     @classmethod
     def train_size(cls, cfg, t):
