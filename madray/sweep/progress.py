@@ -14,6 +14,7 @@ the live line is a carriage return and an ANSI "erase line".
 from __future__ import annotations
 
 import math
+import shutil
 import sys
 import time
 from dataclasses import dataclass, field
@@ -111,8 +112,8 @@ class Progress(tune.Callback):
         if not force and now - self.last_draw < (LIVE_REDRAW_S if self.live else self.summary_every):
             return
         self.last_draw = now
-        if self.live:
-            sys.stdout.write("\r\x1b[K" + self._status())
+        if self.live:  # cut to the terminal's width: a wrapped line cannot be redrawn in place
+            sys.stdout.write("\r\x1b[K" + self._status()[: shutil.get_terminal_size().columns - 1])
             sys.stdout.flush()
             self.drawn = True
         else:
