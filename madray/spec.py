@@ -20,11 +20,14 @@ from typing import Any, Mapping
 import yaml
 
 from madray.config import OPTIONAL_KNOBS, ConfigError, TrialConfig, from_mapping, to_plain
+from madray.curate import metric_names as curation_metric_names
+from madray.curate import validate_curate
 from madray.loops import loop_class, validate_loop
 from madray.models import FAMILIES, family_class, validate_family
 
 SWEEP_ONLY_KEYS = ("name", "params", "grid")
 _KNOBS = [f.name for f in dataclasses.fields(TrialConfig) if f.name not in ("params", "sweep", "trial_id")]
+CURATE = "curate"  # grid keys curate.<key> set one knob of the trial's Curate
 
 
 def trial_from_dict(data: Mapping[str, Any]) -> TrialConfig:
@@ -65,7 +68,7 @@ class Sweep:
         names: dict[str, None] = {}
         for t in self.trials:
             names.update(dict.fromkeys(t.metrics or family_class(t.family).metric_names))
-        return list(names)
+        return [*names, *curation_metric_names(self.trials)]
 
     def param_types(self) -> dict[str, dict[str, type]]:
         """family -> parameter -> annotated type, for the results schema."""
@@ -81,7 +84,9 @@ class Sweep:
         keys = list(self.spec.get("grid", {}))
         rows = []
         for t in self.trials:
-            flat = {**t.to_dict(), **{f"{t.family}.{k}": v for k, v in (t.to_dict()["params"] or {}).items()}}
+            plain = t.to_dict()
+            flat = {**plain, **{f"{t.family}.{k}": v for k, v in (plain["params"] or {}).items()},
+                    **{f"{CURATE}.{k}": v for k, v in plain[CURATE].items()}}
             rows.append({"trial_id": t.trial_id, **{k: flat.get(k) for k in keys}})
         return rows
 
@@ -95,7 +100,7 @@ def _check_grid(grid: Any) -> dict[str, list]:
         family, _, param = str(key).partition(".")
         if not param and key not in _KNOBS:
             raise ConfigError(
-                f"grid: unknown key {key!r}; allowed: {', '.join(_KNOBS)} or <family>.<param>"
+                f"grid: unknown key {key!r}; allowed: {', '.join(_KNOBS)}, {CURATE}.<key> or <family>.<param>"
             )
         if not isinstance(values, list) or not values:
             raise ConfigError(f"grid.{key} = {values!r}: expected a non-empty list of values")
@@ -155,10 +160,22 @@ def merge_notes(grid: Mapping[str, list], trials: list[TrialConfig]) -> tuple[st
     return tuple(dict.fromkeys(n for n in notes if n))
 
 
+def _curate_point(knobs: dict[str, Any], point: Mapping[str, Any]) -> dict[str, Any]:
+    """Fold the grid point's curate.<key> values into knobs["curate"]; returns the rest of the point."""
+    prefix = f"{CURATE}."
+    keys = {k.removeprefix(prefix): v for k, v in point.items() if k.startswith(prefix)}
+    if keys:
+        base = knobs.get(CURATE)
+        if base is not None and not isinstance(base, Mapping):
+            raise ConfigError(f"{CURATE}: expected a mapping of curation knobs, got {base!r}")
+        knobs[CURATE] = {**(base or {}), **keys}
+    return {k: v for k, v in point.items() if not k.startswith(prefix)}
+
+
 def _build_trial(spec: Mapping[str, Any], point: Mapping[str, Any], name: str, index: int) -> TrialConfig:
     knobs = {k: v for k, v in spec.items() if k not in SWEEP_ONLY_KEYS}
     params_by_family = {k: dict(v or {}) for k, v in (spec.get("params") or {}).items()}
-    for key, value in point.items():
+    for key, value in _curate_point(knobs, point).items():
         family, _, param = key.partition(".")
         if param:
             params_by_family.setdefault(family, {})[param] = value
@@ -170,6 +187,7 @@ def _build_trial(spec: Mapping[str, Any], point: Mapping[str, Any], name: str, i
     cfg = dataclasses.replace(cfg, params=params, sweep=name, trial_id=_trial_id(index, point))
     validate_loop(cfg, cls)  # the knobs as written: a bad value is an error even where it is unread
     validate_family(cfg)
+    validate_curate(cfg, cls)
     return cfg
 
 
@@ -178,6 +196,8 @@ def parse_sweep(spec: Any, source: str = "<sweep>") -> Sweep:
     if not isinstance(spec, Mapping):
         raise ConfigError(f"{source}: expected a YAML mapping at the top level")
     spec = dict(spec)
+    if "search" in spec:  # parsed by madray.search.spec, which hands the rest back here
+        raise ConfigError(f"{source}: this sweep has a search: section; run it with `madray search {source}`")
     allowed = list(SWEEP_ONLY_KEYS) + _KNOBS
     unknown = sorted(set(spec) - set(allowed))
     if unknown:
@@ -224,6 +244,11 @@ def apply_overrides(spec: dict[str, Any], overrides: list[str]) -> dict[str, Any
 
 def load_sweep(path: str | Path, overrides: list[str] | None = None) -> Sweep:
     """Read a sweep YAML file (`yaml.safe_load`), apply overrides, validate and expand it."""
+    return parse_sweep(read_spec(path, overrides), str(path))
+
+
+def read_spec(path: str | Path, overrides: list[str] | None = None) -> Any:
+    """A sweep YAML file as read by `yaml.safe_load`, with `key=value` overrides applied."""
     path = Path(path)
     if not path.is_file():
         raise ConfigError(f"sweep file {str(path)!r} does not exist")
@@ -233,7 +258,7 @@ def load_sweep(path: str | Path, overrides: list[str] | None = None) -> Sweep:
         raise ConfigError(f"{path}: not valid YAML: {e}") from None
     if isinstance(spec, dict) and overrides:
         spec = apply_overrides(spec, overrides)
-    return parse_sweep(spec, str(path))
+    return spec
 
 
 def dump_sweep(sweep: Sweep) -> str:

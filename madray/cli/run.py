@@ -35,7 +35,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                             "re-running without --resume also resumes a run of the same sweep")
 
 
-def print_dry_run(sweep, out: str) -> None:
+def print_dry_run(sweep, out: str, header: bool = True) -> None:
     import pandas as pd
 
     from madray.sweep.runner import sweep_root
@@ -44,8 +44,9 @@ def print_dry_run(sweep, out: str) -> None:
     if sweep.n_grid_points > len(sweep.trials):
         table["grid_points"] = list(sweep.grid_points)
     gens = sum(t.generations for t in sweep.trials)
-    print(f"sweep {sweep.name!r}: {sweep.size_line()}")
-    print(f"{gens} trial-generations, {sum(t.generations * t.replicates for t in sweep.trials)} result rows")
+    if header:
+        print(f"sweep {sweep.name!r}: {sweep.size_line()}")
+        print(f"{gens} trial-generations, {sum(t.generations * t.replicates for t in sweep.trials)} result rows")
     print(f"results would go to {sweep_root(out, sweep.name)}")
     with pd.option_context("display.max_rows", 500, "display.width", 160):
         print(table.to_string(index=False))
@@ -55,6 +56,11 @@ def print_failures(failed: dict[str, str]) -> None:
     print(f"\n{len(failed)} trial(s) failed (records in failures/):")
     for tid, msg in failed.items():
         print(f"  {tid}: {msg}")
+
+
+def run_options(args: argparse.Namespace) -> dict:
+    """The options `run_sweep` and `run_search` share."""
+    return {"address": args.address, "overwrite": args.overwrite, "resume": args.resume}
 
 
 def run(args: argparse.Namespace) -> int:
@@ -67,8 +73,7 @@ def run(args: argparse.Namespace) -> int:
     from madray.sweep.runner import run_sweep
 
     print(f"sweep {sweep.name!r}: {sweep.size_line()}")
-    outcome = run_sweep(sweep, args.out, address=args.address, overwrite=args.overwrite, resume=args.resume,
-                        live=sys.stdout.isatty(), verbose=args.verbose)
+    outcome = run_sweep(sweep, args.out, **run_options(args), live=sys.stdout.isatty(), verbose=args.verbose)
     try:
         df = load_results(outcome.root)
     except FileNotFoundError:  # every trial failed in its first generation

@@ -89,7 +89,7 @@ class Progress(tune.Callback):
                 "live": self.live, "verbose": self.verbose, "summary_every": self.summary_every}
 
     def __setstate__(self, state: dict) -> None:
-        self.__init__(state["labels"], state["metrics"], state["generations"], live=state["live"],
+        Progress.__init__(self, state["labels"], state["metrics"], state["generations"], live=state["live"],
                       verbose=state["verbose"], summary_every=state["summary_every"])
 
     def setup(self, **info) -> None:
@@ -124,7 +124,9 @@ class Progress(tune.Callback):
 
     # ------------------------------------------------------------------ Tune events
     def on_trial_start(self, iteration, trials, trial, **info):
-        self.tally.running.add(trial.config["trial"]["trial_id"])
+        tid = trial.config["trial"]["trial_id"]
+        self.tally.generations.setdefault(tid, trial.config["trial"]["generations"])  # a search makes trials as it goes
+        self.tally.running.add(tid)
         self.refresh()
 
     def on_trial_result(self, iteration, trials, trial, result, **info):
@@ -166,3 +168,11 @@ class Progress(tune.Callback):
             sys.stdout.write("\n")
             sys.stdout.flush()
             self.drawn = False
+
+
+class ProgressLines(Progress):
+    """The boundary search's progress (madray/search): trials become known as the search creates them
+    (`labels` fills in as it goes), and every Tune report gets its line."""
+
+    def __init__(self, labels: dict[str, str], metrics: list[str], emit: Callable[[str], None] = print) -> None:
+        super().__init__(labels, metrics, {}, emit, verbose=True)

@@ -12,7 +12,7 @@ import logging
 import os
 import warnings
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any, Callable, Mapping
 
 # Ray reads these when ray.tune is imported: plain output, no per-trial loggers.
 os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
@@ -70,7 +70,7 @@ def ensure_ray(address: str | None = None) -> None:
         ray.init(address="local", include_dashboard=False, logging_level=logging.WARNING)
 
 
-def _labels(sweep: Sweep) -> dict[str, str]:
+def trial_labels(sweep: Sweep) -> dict[str, str]:
     return {
         row.pop("trial_id"): " ".join(f"{k}={v}" for k, v in row.items())
         for row in sweep.grid_table()
@@ -106,31 +106,50 @@ def _warn_if_local_storage(out: str) -> None:
                       f"(a shared filesystem), or use s3://bucket/path", stacklevel=3)
 
 
-def _tuner(sweep: Sweep, root: str, trainable, progress: Progress, resume: bool) -> tune.Tuner:
+def tune_dir(root: str) -> tuple[Any, str]:
+    """The filesystem and path of Tune's experiment folders beside the results."""
     fs, path = filesystem(join(root, TUNE_DIR))
+    return fs, path
+
+
+def tune_config(**kwargs: Any) -> tune.TuneConfig:
+    """What every madray Tuner shares: reused actors, Tune trials named after madray's trial ids."""
+    return tune.TuneConfig(
+        reuse_actors=True,
+        trial_name_creator=lambda t: t.config["trial"]["trial_id"],
+        trial_dirname_creator=lambda t: t.config["trial"]["trial_id"],
+        **kwargs,
+    )
+
+
+def run_config(root: str, name: str, callbacks: list[tune.Callback]) -> tune.RunConfig:
+    fs, path = tune_dir(root)
+    return tune.RunConfig(name=name, storage_path=path, storage_filesystem=fs, verbose=0, callbacks=callbacks,
+                          failure_config=tune.FailureConfig(max_failures=MAX_CRASHES))
+
+
+def make_trainable(sweep: Sweep, root: str, shared: Mapping[str, ray.ObjectRef] | None,
+                   report_every: float = REPORT_EVERY_S):
+    """`tune_trial` bound to the sweep's output and schema, with per-trial resources."""
+    schema = sweep_schema(sweep.name, sweep.param_types(), sweep.metric_names)
+    bound = tune.with_parameters(tune_trial, root=root, schema=schema, shared=shared, report_every=report_every)
+    return tune.with_resources(bound, _resources)
+
+
+def _tuner(sweep: Sweep, root: str, trainable, progress: Progress, resume: bool) -> tune.Tuner:
+    fs, path = tune_dir(root)
     experiment = join(path, EXPERIMENT)
     if resume and tune.Tuner.can_restore(experiment, storage_filesystem=fs):
         return tune.Tuner.restore(experiment, trainable, resume_errored=True, storage_filesystem=fs)
     return tune.Tuner(
         trainable,
         param_space={"trial": tune.grid_search([t.to_dict() for t in sweep.trials])},
-        tune_config=tune.TuneConfig(
-            reuse_actors=True,
-            trial_name_creator=lambda t: t.config["trial"]["trial_id"],
-            trial_dirname_creator=lambda t: t.config["trial"]["trial_id"],
-        ),
-        run_config=tune.RunConfig(
-            name=EXPERIMENT,
-            storage_path=path,
-            storage_filesystem=fs,
-            verbose=0,
-            callbacks=[progress],
-            failure_config=tune.FailureConfig(max_failures=MAX_CRASHES),
-        ),
+        tune_config=tune_config(),
+        run_config=run_config(root, EXPERIMENT, [progress]),
     )
 
 
-def _record_crashes(root: str, results: tune.ResultGrid) -> None:
+def record_crashes(root: str, results: tune.ResultGrid) -> None:
     """Trials Tune gave up on (worker or node lost more than MAX_CRASHES times) get a failure record too."""
     checkpoints = CheckpointStore(root)
     for result in results:
@@ -143,7 +162,7 @@ def _record_crashes(root: str, results: tune.ResultGrid) -> None:
 
 def _progress(sweep: Sweep, root: str, resuming: bool, emit: Callable[[str], None],
               live: bool, verbose: bool) -> Progress:
-    progress = Progress(_labels(sweep), sweep.metric_names, {t.trial_id: t.generations for t in sweep.trials},
+    progress = Progress(trial_labels(sweep), sweep.metric_names, {t.trial_id: t.generations for t in sweep.trials},
                         emit, live=live, verbose=verbose)
     if resuming:
         checkpoints = CheckpointStore(root)
@@ -178,15 +197,10 @@ def run_sweep(
     _warn_if_local_storage(out)
     if resuming:
         emit(f"resuming the run in {root}")
-    schema = sweep_schema(sweep.name, sweep.param_types(), sweep.metric_names)
-    trainable = tune.with_resources(
-        tune.with_parameters(tune_trial, root=root, schema=schema, shared=put_shared_inputs(sweep.trials),
-                             report_every=0.0 if verbose else REPORT_EVERY_S),
-        _resources,
-    )
     progress = _progress(sweep, root, resuming, emit, live, verbose)
+    trainable = make_trainable(sweep, root, put_shared_inputs(sweep.trials), 0.0 if verbose else REPORT_EVERY_S)
     results = _tuner(sweep, root, trainable, progress, resuming).fit()
-    _record_crashes(root, results)
+    record_crashes(root, results)
     failures = load_failures(root)
     return SweepOutcome(
         root=root,
