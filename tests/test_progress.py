@@ -29,7 +29,7 @@ def test_throttle_reports_once_per_interval_and_always_at_the_end():
 
 
 def trial(tid):
-    return types.SimpleNamespace(config={"trial": {"trial_id": tid}}, error_msg="RayActorError: node died")
+    return types.SimpleNamespace(config={"trial": {"trial_id": tid, "generations": 4}}, error_msg="RayActorError: node died")
 
 
 @pytest.fixture()
