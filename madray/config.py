@@ -187,6 +187,23 @@ class TrialConfig:
         return to_plain(self)
 
 
+# --------------------------------------------------------------------------- which knobs a trial reads
+# Knobs every trial reads whatever its loop and family (madray/trial.py): generation 1 trains on n_ini
+# real samples, every draw is seeded from `seed`, every sample is drawn with λ, and the family, its
+# params, metrics, generations and replicates say what runs; `curate` (None: no curation) filters or
+# corrects every generation's synthetic samples. `resources` only places the trial.
+TRIAL_READS: tuple[str, ...] = (
+    "family", "loop", "params", "generations", "replicates", "seed", "n_ini", "lam", "metrics", "curate",
+    "resources",
+)
+# The rest: read only by the loops (`Loop.uses`) and families (`Family.uses`) that declare them.
+# A trial whose loop and family do not read one of these gets its TrialConfig default
+# (madray.spec.normalise), so grid points that differ only there are one trial.
+OPTIONAL_KNOBS: tuple[str, ...] = tuple(
+    f.name for f in dataclasses.fields(TrialConfig) if f.name not in (*TRIAL_READS, "sweep", "trial_id")
+)
+
+
 # --------------------------------------------------------------------------- result columns
 # TrialConfig fields that are not one scalar column of a result row (curate is flattened below).
 _NOT_COLUMNS = ("params", "metrics", "resources", "curate")

@@ -19,10 +19,10 @@ from typing import Any, Mapping
 
 import yaml
 
-from madray.config import ConfigError, TrialConfig, from_mapping, to_plain
+from madray.config import OPTIONAL_KNOBS, ConfigError, TrialConfig, from_mapping, to_plain
 from madray.curate import metric_names as curation_metric_names
 from madray.curate import validate_curate
-from madray.loops import validate_loop
+from madray.loops import loop_class, validate_loop
 from madray.models import FAMILIES, family_class, validate_family
 
 SWEEP_ONLY_KEYS = ("name", "params", "grid")
@@ -45,7 +45,18 @@ class Sweep:
 
     name: str
     spec: dict[str, Any]
-    trials: tuple[TrialConfig, ...]
+    trials: tuple[TrialConfig, ...]  # the distinct trials, in grid order (first grid point's id)
+    grid_points: tuple[int, ...] = ()  # how many grid points each trial stands for
+    notes: tuple[str, ...] = ()  # why grid points merged: "n_r does not affect fully_synthetic"
+
+    @property
+    def n_grid_points(self) -> int:
+        return sum(self.grid_points) or len(self.trials)
+
+    def size_line(self) -> str:
+        """"32 grid points, 24 distinct trials; n_r does not affect fully_synthetic"."""
+        line = f"{self.n_grid_points} grid points, {len(self.trials)} distinct trials"
+        return line + (f"; {', '.join(self.notes)}" if self.notes else "")
 
     @property
     def families(self) -> tuple[str, ...]:
@@ -69,7 +80,7 @@ class Sweep:
         return out
 
     def grid_table(self) -> list[dict[str, Any]]:
-        """The gridded knobs of each trial, for --dry-run."""
+        """The gridded knobs of each trial (normalised values), for --dry-run and progress labels."""
         keys = list(self.spec.get("grid", {}))
         rows = []
         for t in self.trials:
@@ -101,6 +112,54 @@ def _trial_id(index: int, point: Mapping[str, Any]) -> str:
     return f"t{index:03d}-{digest}"
 
 
+def reads(cfg: TrialConfig) -> frozenset[str]:
+    """The optional knobs (OPTIONAL_KNOBS) that `cfg`'s loop and family declare they read."""
+    return frozenset(loop_class(cfg.loop).uses) | frozenset(family_class(cfg.family).uses)
+
+
+def normalise(cfg: TrialConfig) -> TrialConfig:
+    """`cfg` with every optional knob its loop and family do not read set to the TrialConfig default.
+
+    Grid points that differ only in such knobs compute the same numbers; normalised, they have
+    equal configs and run once (`distinct_trials`), and their result rows carry the default.
+    """
+    defaults = {f.name: f.default for f in dataclasses.fields(TrialConfig) if f.name in OPTIONAL_KNOBS}
+    unread = {k: v for k, v in defaults.items() if k not in reads(cfg)}
+    return dataclasses.replace(cfg, **unread)
+
+
+def _identity(cfg: TrialConfig) -> str:
+    plain = {k: v for k, v in cfg.to_dict().items() if k != "trial_id"}
+    return json.dumps(plain, sort_keys=True, default=str)
+
+
+def distinct_trials(trials: list[TrialConfig]) -> tuple[tuple[TrialConfig, ...], tuple[int, ...]]:
+    """Merge trials with equal configs: the first one's id stays; the counts of grid points per trial."""
+    first: dict[str, TrialConfig] = {}
+    counts: dict[str, int] = {}
+    for cfg in trials:
+        key = _identity(cfg)
+        first.setdefault(key, cfg)
+        counts[key] = counts.get(key, 0) + 1
+    return tuple(first.values()), tuple(counts.values())
+
+
+def _unread_note(key: str, cfg: TrialConfig) -> str | None:
+    """Why the gridded `key` does not matter to `cfg`'s trial, or None if it does."""
+    family, _, param = key.partition(".")
+    if param and family != cfg.family:
+        return f"{key} does not affect {cfg.family}"
+    if key in OPTIONAL_KNOBS and key not in reads(cfg):
+        return f"{key} does not affect {cfg.loop}"
+    return None
+
+
+def merge_notes(grid: Mapping[str, list], trials: list[TrialConfig]) -> tuple[str, ...]:
+    """One note per (gridded knob, loop or family) that ignores it, in grid order."""
+    notes = (_unread_note(key, cfg) for key in grid for cfg in trials)
+    return tuple(dict.fromkeys(n for n in notes if n))
+
+
 def _curate_point(knobs: dict[str, Any], point: Mapping[str, Any]) -> dict[str, Any]:
     """Fold the grid point's curate.<key> values into knobs["curate"]; returns the rest of the point."""
     prefix = f"{CURATE}."
@@ -126,7 +185,7 @@ def _build_trial(spec: Mapping[str, Any], point: Mapping[str, Any], name: str, i
     cls = family_class(cfg.family)
     params = from_mapping(cls.Params, params_by_family.get(cfg.family), f"params.{cfg.family}")
     cfg = dataclasses.replace(cfg, params=params, sweep=name, trial_id=_trial_id(index, point))
-    validate_loop(cfg, cls)
+    validate_loop(cfg, cls)  # the knobs as written: a bad value is an error even where it is unread
     validate_family(cfg)
     validate_curate(cfg, cls)
     return cfg
@@ -161,7 +220,9 @@ def parse_sweep(spec: Any, source: str = "<sweep>") -> Sweep:
         except ConfigError as e:
             where = f" (grid point {i}: {', '.join(f'{k}={v}' for k, v in point.items())})" if point else ""
             raise ConfigError(f"{source}{where}: {e}") from None
-    return Sweep(name=name, spec=spec, trials=tuple(trials))
+    distinct, counts = distinct_trials([normalise(t) for t in trials])
+    return Sweep(name=name, spec=spec, trials=distinct, grid_points=counts,
+                 notes=merge_notes(grid, trials) if len(distinct) < len(trials) else ())
 
 
 def apply_overrides(spec: dict[str, Any], overrides: list[str]) -> dict[str, Any]:
@@ -202,5 +263,6 @@ def read_spec(path: str | Path, overrides: list[str] | None = None) -> Any:
 
 def dump_sweep(sweep: Sweep) -> str:
     """The resolved sweep as YAML: the spec plus every trial's full config."""
-    doc = {"spec": to_plain(sweep.spec), "trials": [t.to_dict() for t in sweep.trials]}
+    doc = {"spec": to_plain(sweep.spec), "trials": [t.to_dict() for t in sweep.trials],
+           "grid_points": {t.trial_id: n for t, n in zip(sweep.trials, sweep.grid_points)}}
     return yaml.safe_dump(doc, sort_keys=False)

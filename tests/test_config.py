@@ -105,5 +105,5 @@ def test_dry_run_prints_grid_and_writes_nothing(tmp_path, capsys):
     path.write_text(yaml.safe_dump({**BASE, "grid": {"loop": ["fully_synthetic", "accumulate"], "lam": [1.0, 0.9]}}))
     assert main(["run", str(path), "--dry-run", "--out", str(tmp_path / "out")]) == 0
     out = capsys.readouterr().out
-    assert "4 trials" in out and "accumulate" in out and "0.9" in out
+    assert "4 grid points, 4 distinct trials" in out and "accumulate" in out and "0.9" in out
     assert not (tmp_path / "out").exists()

@@ -67,7 +67,9 @@ def test_metric_vs_generation_draws_means_and_sd_bands(results):
     labels = {f"loop={lp}, λ={lam:g}" for lp in ("fresh_data", "fully_synthetic") for lam in (1.0, 0.7)}
     assert set(lines) == labels | {f"_median: {label}" for label in labels}
     assert ax.get_xlabel() == "generation t" and ax.get_ylabel() == "tr Σ̂ (data units²)"
-    sub = df[(df.n_r == 100) & (df.n_s == 300) & (df.loop == "fully_synthetic") & (df.lam == 0.7)]
+    # fully synthetic rows carry n_r = 0 (the loop does not read it) and are drawn in every n_r panel
+    assert set(df[df.loop == "fully_synthetic"].n_r) == {0}
+    sub = df[(df.n_s == 300) & (df.loop == "fully_synthetic") & (df.lam == 0.7)]
     agg = sub.groupby("generation")["trace_cov"].agg(["mean", "std"])
     line = lines["loop=fully_synthetic, λ=0.7"]
     np.testing.assert_array_equal(line.get_xdata(), agg.index)

@@ -28,14 +28,17 @@ def sweep_file(tmp_path):
 def test_grid_through_tune_rows_and_columns(ray_local, sweep_file, tmp_path):
     sweep = load_sweep(sweep_file)
     lines = []
-    outcome = run_sweep(sweep, str(tmp_path / "out"), emit=lines.append)
+    outcome = run_sweep(sweep, str(tmp_path / "out"), emit=lines.append, verbose=True)
     df = madray.load_results(outcome.root)
     assert len(df) == 4 * 4 * 3 and not outcome.failed
-    assert sum(" gen " in line for line in lines) == 4 * 3  # one progress line per trial-generation
+    # verbose: every generation is reported to Tune and gets its line; each trial's last says "finished"
+    assert sum(" gen " in line and "trials" not in line for line in lines) == 4 * 3
+    assert sum(" finished " in line for line in lines) == 4
     assert sorted(df.groupby(["loop", "lam"]).size().items()) == [
         (("accumulate", 0.5), 12), (("accumulate", 1.0), 12), (("fresh_data", 0.5), 12), (("fresh_data", 1.0), 12)]
     assert set(df["sweep"]) == {"grid2x2"} and set(df["family"]) == {"gaussian"}
-    assert set(df["param_d"]) == {3} and set(df["n_r"]) == {10} and set(df["seed"]) == {1}
+    assert set(df["param_d"]) == {3} and set(df["seed"]) == {1}
+    assert df.groupby("loop")["n_r"].unique().map(list).to_dict() == {"fresh_data": [10], "accumulate": [0]}  # unread: default
     assert not df.duplicated(["trial_id", "replicate", "generation"]).any()
     # the rows equal run_trial's, computed without Ray
     for cfg in sweep.trials:
@@ -53,6 +56,9 @@ def test_cli_run_and_show(ray_local, sweep_file, tmp_path, capsys):
     assert main(["run", str(sweep_file), "--out", str(out)]) == 0
     printed = capsys.readouterr().out
     assert "48 rows from 4 trials written to" in printed and str(out / "grid2x2") in printed
+    assert "4 grid points, 4 distinct trials" in printed
+    # no terminal: one line per finished trial (generations are ~ms: one throttled report each), no per-generation lines
+    assert sum(" finished " in line for line in printed.splitlines()) == 4 and " gen 2/3" not in printed
     # a run of a different sweep refuses to mix results; --overwrite replaces them
     assert main(["run", str(sweep_file), "--out", str(out), "--set", "generations=2"]) == 2
     assert "--overwrite" in capsys.readouterr().err

@@ -16,6 +16,7 @@ COMMANDS = {
     "plot": "madray.cli.plot",
     "report": "madray.cli.report",
     "reproduce": "madray.cli.reproduce",
+    "plan": "madray.cli.plan",
 }
 
 

@@ -11,6 +11,7 @@ another --out). The exit status is 1 if any trial failed (diverged or raised).
 from __future__ import annotations
 
 import argparse
+import sys
 
 from madray.spec import load_sweep
 
@@ -22,7 +23,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="Ray cluster to use ('auto' or host:port); default: $RAY_ADDRESS, else an embedded local Ray")
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                    help="override a sweep key (YAML value), e.g. --set generations=5 --set params.gaussian.d=10")
-    p.add_argument("--dry-run", action="store_true", help="print the resolved grid and the number of trials, run nothing")
+    p.add_argument("--dry-run", action="store_true",
+                   help="print the resolved grid, its grid points and distinct trials, run nothing")
+    p.add_argument("--verbose", action="store_true",
+                   help="one progress line per trial-generation (default: a live status line on a terminal, "
+                        "else a line per finished trial and a status line every ~10 s)")
     again = p.add_mutually_exclusive_group()
     again.add_argument("--overwrite", action="store_true", help="delete existing results of this sweep first")
     again.add_argument("--resume", action="store_true",
@@ -36,10 +41,12 @@ def print_dry_run(sweep, out: str, header: bool = True) -> None:
     from madray.sweep.runner import sweep_root
 
     table = pd.DataFrame(sweep.grid_table())
+    if sweep.n_grid_points > len(sweep.trials):
+        table["grid_points"] = list(sweep.grid_points)
     gens = sum(t.generations for t in sweep.trials)
     if header:
-        print(f"sweep {sweep.name!r}: {len(sweep.trials)} trials, {gens} trial-generations, "
-              f"{sum(t.generations * t.replicates for t in sweep.trials)} result rows")
+        print(f"sweep {sweep.name!r}: {sweep.size_line()}")
+        print(f"{gens} trial-generations, {sum(t.generations * t.replicates for t in sweep.trials)} result rows")
     print(f"results would go to {sweep_root(out, sweep.name)}")
     with pd.option_context("display.max_rows", 500, "display.width", 160):
         print(table.to_string(index=False))
@@ -65,7 +72,8 @@ def run(args: argparse.Namespace) -> int:
     from madray.results.summary import format_summary
     from madray.sweep.runner import run_sweep
 
-    outcome = run_sweep(sweep, args.out, **run_options(args))
+    print(f"sweep {sweep.name!r}: {sweep.size_line()}")
+    outcome = run_sweep(sweep, args.out, **run_options(args), live=sys.stdout.isatty(), verbose=args.verbose)
     try:
         df = load_results(outcome.root)
     except FileNotFoundError:  # every trial failed in its first generation

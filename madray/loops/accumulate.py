@@ -1,14 +1,13 @@
 """Accumulate loop (Gerstgrasser et al.): the n_ini real samples + every earlier generation's n_s samples."""
 
 from madray.batch import concat
-from madray.loops.base import Loop, LoopData
+from madray.loops.base import LoopData, SyntheticLoop
 
 
-class Accumulate(Loop):
+class Accumulate(SyntheticLoop):  # reads n_s only (SyntheticLoop.uses), and n_ini like every trial
     name = "accumulate"
     keep = None
     no_ratio = "real data fixed at generation 1's n_ini"
-    needs_synthetic = True
 
     @classmethod
     def train_size(cls, cfg, t):

@@ -32,7 +32,10 @@ class Loop:
 
     name: ClassVar[str]
     keep: ClassVar[int | None] = 1  # synthetic generations to remember; None = all of them
-    uses: ClassVar[tuple[str, ...]] = ("n_s",)  # knobs the loop reads (documentation + dry-run)
+    # The optional knobs (madray.config.OPTIONAL_KNOBS: n_r, n_s, K, p) this loop reads. The others are
+    # set to their defaults in its trials (madray.spec.normalise), which merges grid points that differ
+    # only there; tests/test_distinct.py checks that changing an undeclared knob changes no number.
+    uses: ClassVar[tuple[str, ...]] = ()
 
     @classmethod
     def memory(cls, cfg: TrialConfig) -> int | None:
@@ -89,3 +92,10 @@ def require_real(cfg: TrialConfig, loop: str) -> None:
 
 def require_synthetic(cfg: TrialConfig, loop: str) -> None:
     require(cfg.n_s >= 1, "n_s", cfg.n_s, f"loop {loop!r} trains on synthetic samples; set n_s >= 1")
+
+
+class SyntheticLoop(Loop):
+    """A loop whose training sets hold n_s synthetic samples per generation: it reads n_s, needs n_s >= 1."""
+
+    uses = ("n_s",)
+    needs_synthetic = True

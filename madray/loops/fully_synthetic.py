@@ -1,12 +1,11 @@
 """Fully synthetic loop (MAD) = "replace" (Gerstgrasser et al.): train only on n_s samples of t-1."""
 
-from madray.loops.base import Loop, LoopData
+from madray.loops.base import LoopData, SyntheticLoop
 
 
-class FullySynthetic(Loop):
+class FullySynthetic(SyntheticLoop):  # reads n_s only (SyntheticLoop.uses)
     name = "fully_synthetic"
     no_ratio = "no real data after generation 1"
-    needs_synthetic = True
 
     @classmethod
     def train_size(cls, cfg, t):

@@ -14,7 +14,7 @@ def n_real(cfg) -> int:
 
 class Mixture(Loop):
     name = "mixture"
-    uses = ("n_ini", "p")
+    uses = ("p",)  # and n_ini, which every trial reads
 
     no_ratio = "p·n_ini rounds to 0 real samples"
 

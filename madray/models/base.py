@@ -35,6 +35,10 @@ class Family(ABC):
     name: ClassVar[str]
     Params: ClassVar[type] = NoParams
     metric_names: ClassVar[tuple[str, ...]]
+    # The optional knobs (madray.config.OPTIONAL_KNOBS: n_r, n_s, K, p) the family itself reads, beside
+    # those its loop reads; none of the shipped families does. A family reads all of its own `Params`
+    # and none of another family's (those are not in its trials' configs).
+    uses: ClassVar[tuple[str, ...]] = ()
 
     def __init__(self, cfg: TrialConfig, shared: Any = None) -> None:
         self.cfg = cfg
@@ -55,6 +59,12 @@ class Family(ABC):
         hands it to every trial (through the Ray object store); without one, each family
         instance computes its own. Must be picklable."""
         return None
+
+    @classmethod
+    def work(cls, cfg: TrialConfig, n: int) -> float:
+        """Work units of one generation that fits on n samples per replicate and draws from the fit.
+        Only the shape matters: the planner (madray/sweep/plan.py) fits seconds = a + b·work per family."""
+        return cfg.replicates * n
 
     @classmethod
     def min_train_size(cls, params: Any) -> int:

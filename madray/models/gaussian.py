@@ -78,6 +78,11 @@ class Gaussian(Family):
     metric_names = ("mean_error", "trace_cov", "frechet")
 
     @classmethod
+    def work(cls, cfg, n):
+        d = cfg.params.d
+        return cfg.replicates * (n * d * d + d**3)  # covariance and sampling O(n d²), its factorisation O(d³)
+
+    @classmethod
     def min_train_size(cls, params):
         return 1 + ESTIMATORS[params.estimator]  # the unbiased covariance divides by n - 1
 

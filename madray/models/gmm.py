@@ -90,6 +90,10 @@ class GaussianMixture(Family):
         return ReferenceSet.from_features(held, p.k)
 
     @classmethod
+    def work(cls, cfg, n):
+        return cfg.replicates * n * cfg.params.components * cfg.params.em_iters  # EM: every point, component, iteration
+
+    @classmethod
     def min_train_size(cls, params):
         return params.components  # k-means++ needs a distinct seed per component
 

@@ -67,6 +67,11 @@ class LinearRegression(Family):
             self.design = seeded_rng(cfg.seed, 0, Stream.DESIGN).standard_normal((cfg.replicates, cfg.n_ini, d))
 
     @classmethod
+    def work(cls, cfg, n):
+        d = cfg.params.d
+        return cfg.replicates * (n * d * d + d**3)  # OLS: the Gram matrix and its solve
+
+    @classmethod
     def min_train_size(cls, params):
         return params.d  # OLS needs a full-rank design
 

@@ -78,6 +78,11 @@ class TorchParams:
 class TorchFamily(Family):
     """Params extend TorchParams; see madray/models/vae.py for a small example."""
 
+    @classmethod
+    def work(cls, cfg, n):
+        # a fixed budget of minibatch steps per generation, whatever the training-set size; sampling is per sample
+        return cfg.replicates * (cfg.params.steps * cfg.params.batch_size + n)
+
     def __init__(self, cfg: TrialConfig, shared: Any = None) -> None:
         super().__init__(cfg, shared)
         self.device = configure(cfg)

@@ -19,6 +19,7 @@ from madray.plots.style import (
     new_figure,
     panels,
     seaborn_style,
+    spread_unread,
     varying,
 )
 
@@ -50,9 +51,9 @@ def metric_vs_generation(df: pd.DataFrame, metric: str, hue: str | None = None, 
     per generation.
 
     One line per value of `hue` (default: loop) and `style` (default: λ); every other knob that
-    varies gets its own panel. The title lists the knobs that are fixed.
+    varies gets its own panel (a trial whose loop does not read that knob is drawn in each). The title lists the knobs that are fixed.
     """
-    rows = metric_rows(df, metric)
+    rows = spread_unread(metric_rows(df, metric))
     hue, style, panel_keys = line_keys(rows, hue, style)
     hue_values = sorted(rows[hue].unique()) if hue else [None]
     style_values = sorted(rows[style].unique()) if style else [None]

@@ -15,7 +15,9 @@ import seaborn as sns
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
-from madray.config import KNOB_COLUMNS
+from madray.config import KNOB_COLUMNS, OPTIONAL_KNOBS
+from madray.loops import loop_class
+from madray.models import family_class
 
 # y-axis labels with units; the data units are those of the family's samples (N(0, I) for the Gaussian).
 METRIC_LABELS = {
@@ -70,6 +72,30 @@ def describe(df: pd.DataFrame, skip: tuple[str, ...] = ()) -> str:
     sweep = f"sweep {df['sweep'].iloc[0]}: " if "sweep" in df and df["sweep"].nunique() == 1 else ""
     text = sweep + ", ".join(parts) + (f"; R={reps} replicates" if reps else "")
     return "\n".join(textwrap.wrap(text, 110))
+
+
+def _reads(loop: str, family: str, knob: str) -> bool:
+    return knob in loop_class(loop).uses or knob in family_class(family).uses
+
+
+def spread_unread(df: pd.DataFrame) -> pd.DataFrame:
+    """Rows of trials that do not read a knob, copied to each value of it that the other trials have.
+
+    Their rows carry the knob's default (madray.spec.normalise); copied, a fully synthetic loop is
+    drawn in every n_r panel beside the fresh-data loop it is compared with, as before the merge.
+    """
+    if "loop" not in df or "family" not in df:
+        return df
+    for knob in (k for k in OPTIONAL_KNOBS if k in df):
+        pairs = df[["loop", "family"]].drop_duplicates()
+        readers = {(lp, f) for lp, f in pairs.itertuples(index=False) if _reads(lp, f, knob)}
+        reads = pd.Series([pair in readers for pair in zip(df["loop"], df["family"])], index=df.index)
+        values = sorted(df.loc[reads, knob].unique())
+        if reads.all() or not values:
+            continue
+        copies = [df[~reads].assign(**{knob: v}) for v in values]
+        df = pd.concat([df[reads], *copies], ignore_index=True)
+    return df
 
 
 def panels(df: pd.DataFrame, keys: list[str]) -> Iterator[tuple[str, pd.DataFrame]]:

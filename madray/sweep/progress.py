@@ -1,54 +1,178 @@
-"""One progress line per finished trial-generation instead of Ray's status tables."""
+"""Progress people can read, instead of Ray's status tables.
+
+Three modes, one Tune callback:
+  - live (a terminal): one status line, redrawn in place at most 4 times a second: trials
+    done/running/failed, generations per second, elapsed, ETA and the latest metric summary;
+  - lines (no terminal: CI, `ray job` logs): one line per finished or failed trial and the
+    status line at most every `summary_every` seconds;
+  - verbose (either): also one line per Tune report (with `--verbose` the trainable reports
+    every generation, see runner.py).
+Failures and crashes are always printed on a line of their own. No third-party dependency:
+the live line is a carriage return and an ANSI "erase line".
+"""
 
 from __future__ import annotations
 
 import math
+import shutil
+import sys
 import time
+from dataclasses import dataclass, field
 from typing import Callable
 
 from ray import tune
+
+LIVE_REDRAW_S = 0.25
+SUMMARY_EVERY_S = 10.0
 
 
 def _fmt(value: float) -> str:
     return "nan" if math.isnan(value) else f"{value:.4g}"
 
 
-class ProgressLines(tune.Callback):
-    def __init__(self, labels: dict[str, str], metrics: list[str], emit: Callable[[str], None] = print) -> None:
+def _duration(seconds: float) -> str:
+    if math.isinf(seconds) or math.isnan(seconds):
+        return "?"
+    seconds = int(round(seconds))
+    return f"{seconds // 3600}h{seconds % 3600 // 60:02d}m" if seconds >= 3600 else f"{seconds // 60}m{seconds % 60:02d}s"
+
+
+@dataclass
+class Tally:
+    """What the sweep has done so far: generations per trial, finished/failed/running trials."""
+
+    generations: dict[str, int]  # trial_id -> its number of generations
+    done: dict[str, int] = field(default_factory=dict)  # trial_id -> generations finished (as last reported)
+    finished: set[str] = field(default_factory=set)
+    failed: set[str] = field(default_factory=set)
+    running: set[str] = field(default_factory=set)
+    shown: dict[str, str] = field(default_factory=dict)  # trial_id -> its latest metric summary
+    latest: str = ""  # the trial that reported last
+
+    def generations_done(self) -> int:
+        return sum(self.done.values())
+
+    def status(self, elapsed: float, since_start: int) -> str:
+        """One line; `since_start` generations were computed in this process (for the rate)."""
+        total = sum(self.generations.values())
+        rate = since_start / elapsed if elapsed > 0 else 0.0
+        left = total - self.generations_done()
+        eta = left / rate if rate > 0 else (0.0 if left == 0 else math.inf)
+        return (f"[{elapsed:7.1f}s] trials {len(self.finished)}/{len(self.generations)} done, "
+                f"{len(self.running)} running, {len(self.failed)} failed | "
+                f"{self.generations_done()}/{total} generations, {rate:.1f}/s | ETA {_duration(eta)}"
+                + (f" | {self.latest} gen {self.done[self.latest]}: {self.shown[self.latest]}" if self.latest else ""))
+
+
+class Progress(tune.Callback):
+    def __init__(self, labels: dict[str, str], metrics: list[str], generations: dict[str, int],
+                 emit: Callable[[str], None] = print, live: bool = False, verbose: bool = False,
+                 summary_every: float = SUMMARY_EVERY_S) -> None:
         self.labels = labels  # trial_id -> "loop=... lam=..."
         self.metrics = metrics
-        self.emit = emit
-        self.start = time.monotonic()
-        self.done: set[str] = set()
+        self.emit, self.live, self.verbose, self.summary_every = emit, live, verbose, summary_every
+        self.tally = Tally(dict(generations))
+        self.start = self.last_draw = time.monotonic()
+        self.at_start = 0  # generations done before this process started (a resumed run), not in the rate
+        self.drawn = False  # a live line is on screen
+
+    def resumed(self, done: dict[str, int], failed: set[str]) -> None:
+        """Start from an earlier run's checkpointed generations and failure records."""
+        self.tally.done.update(done)
+        self.tally.failed |= failed
+        self.tally.finished |= {t for t, g in done.items() if g >= self.tally.generations[t] and t not in failed}
+        self.at_start = self.tally.generations_done()
 
     def __getstate__(self) -> dict:
         # Tune pickles its callbacks with the experiment; a resumed run prints its lines.
-        return {"labels": self.labels, "metrics": self.metrics}
+        return {"labels": self.labels, "metrics": self.metrics, "generations": self.tally.generations,
+                "live": self.live, "verbose": self.verbose, "summary_every": self.summary_every}
 
     def __setstate__(self, state: dict) -> None:
-        self.__init__(state["labels"], state["metrics"])
+        Progress.__init__(self, state["labels"], state["metrics"], state["generations"], live=state["live"],
+                      verbose=state["verbose"], summary_every=state["summary_every"])
 
     def setup(self, **info) -> None:
-        self.start = time.monotonic()
+        self.start = self.last_draw = time.monotonic()
+
+    # ------------------------------------------------------------------ output
+    def _status(self) -> str:
+        return self.tally.status(time.monotonic() - self.start, self.tally.generations_done() - self.at_start)
+
+    def line(self, text: str) -> None:
+        """A line of its own (above the live line, which is redrawn after it)."""
+        if self.drawn:
+            sys.stdout.write("\r\x1b[K")
+            self.drawn = False
+        self.emit(text)
+        self.refresh(force=self.live)
+
+    def refresh(self, force: bool = False) -> None:
+        now = time.monotonic()
+        if not force and now - self.last_draw < (LIVE_REDRAW_S if self.live else self.summary_every):
+            return
+        self.last_draw = now
+        if self.live:  # cut to the terminal's width: a wrapped line cannot be redrawn in place
+            sys.stdout.write("\r\x1b[K" + self._status()[: shutil.get_terminal_size().columns - 1])
+            sys.stdout.flush()
+            self.drawn = True
+        else:
+            self.emit(self._status())
 
     def _prefix(self) -> str:
-        return f"[{time.monotonic() - self.start:7.1f}s {len(self.done)}/{len(self.labels)} done]"
+        return f"[{time.monotonic() - self.start:7.1f}s {len(self.tally.finished)}/{len(self.labels)} done]"
+
+    # ------------------------------------------------------------------ Tune events
+    def on_trial_start(self, iteration, trials, trial, **info):
+        tid = trial.config["trial"]["trial_id"]
+        self.tally.generations.setdefault(tid, trial.config["trial"]["generations"])  # a search makes trials as it goes
+        self.tally.running.add(tid)
+        self.refresh()
 
     def on_trial_result(self, iteration, trials, trial, result, **info):
         tid = trial.config["trial"]["trial_id"]
         if "failed" in result:
-            self.done.add(tid)
-            self.emit(f"{self._prefix()} {tid} FAILED ({result['failed']})")
-            return
+            self.tally.failed.add(tid)
+            self.tally.running.discard(tid)
+            return self.line(f"{self._prefix()} {tid} FAILED ({result['failed']})")
         shown = " ".join(f"{m}={_fmt(result[m])}" for m in self.metrics if m in result)
-        self.emit(f"{self._prefix()} {tid} {self.labels[tid]} "
-                  f"gen {result['generation']}/{trial.config['trial']['generations']}  {shown}")
+        if shown:  # (the report of a trial found finished on resume has no metrics)
+            self.tally.shown[tid], self.tally.latest = shown, tid
+        self.tally.done[tid] = result["generation"]
+        if self.verbose:
+            return self.line(f"{self._prefix()} {tid} {self.labels[tid]} "
+                             f"gen {result['generation']}/{self.tally.generations[tid]}  {shown}")
+        self.refresh()
 
     def on_trial_complete(self, iteration, trials, trial, **info):
-        self.done.add(trial.config["trial"]["trial_id"])
+        tid = trial.config["trial"]["trial_id"]
+        self.tally.running.discard(tid)
+        if tid in self.tally.failed:
+            return
+        self.tally.finished.add(tid)
+        if not self.live:
+            return self.line(f"{self._prefix()} {tid} {self.labels[tid]} finished  {self.tally.shown.get(tid, '')}")
+        self.refresh(force=True)
 
     def on_trial_error(self, iteration, trials, trial, **info):
         tid = trial.config["trial"]["trial_id"]
-        self.done.add(tid)
+        self.tally.failed.add(tid)
+        self.tally.running.discard(tid)
+        self.tally.finished.discard(tid)
         message = str(getattr(trial, "error_msg", "") or "error").strip().splitlines()[-1]
-        self.emit(f"{self._prefix()} {tid} CRASHED: {message}")
+        self.line(f"{self._prefix()} {tid} CRASHED: {message}")
+
+    def on_experiment_end(self, trials, **info):
+        self.refresh(force=True)
+        if self.drawn:
+            sys.stdout.write("\n")
+            sys.stdout.flush()
+            self.drawn = False
+
+
+class ProgressLines(Progress):
+    """The boundary search's progress (madray/search): trials become known as the search creates them
+    (`labels` fills in as it goes), and every Tune report gets its line."""
+
+    def __init__(self, labels: dict[str, str], metrics: list[str], emit: Callable[[str], None] = print) -> None:
+        super().__init__(labels, metrics, {}, emit, verbose=True)

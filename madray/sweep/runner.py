@@ -34,8 +34,8 @@ from madray.results.store import (  # noqa: E402
 )
 from madray.spec import Sweep, dump_sweep  # noqa: E402
 from madray.sweep.checkpoint import CheckpointStore  # noqa: E402
-from madray.sweep.progress import ProgressLines  # noqa: E402
-from madray.sweep.trainable import tune_trial  # noqa: E402
+from madray.sweep.progress import Progress  # noqa: E402
+from madray.sweep.trainable import REPORT_EVERY_S, tune_trial  # noqa: E402
 
 # madray reads results from its own files, not Tune's per-trial logs (which are switched off above).
 logging.getLogger("ray.tune.analysis.experiment_analysis").setLevel(logging.ERROR)
@@ -128,13 +128,15 @@ def run_config(root: str, name: str, callbacks: list[tune.Callback]) -> tune.Run
                           failure_config=tune.FailureConfig(max_failures=MAX_CRASHES))
 
 
-def make_trainable(sweep: Sweep, root: str, shared: Mapping[str, ray.ObjectRef] | None):
+def make_trainable(sweep: Sweep, root: str, shared: Mapping[str, ray.ObjectRef] | None,
+                   report_every: float = REPORT_EVERY_S):
     """`tune_trial` bound to the sweep's output and schema, with per-trial resources."""
     schema = sweep_schema(sweep.name, sweep.param_types(), sweep.metric_names)
-    return tune.with_resources(tune.with_parameters(tune_trial, root=root, schema=schema, shared=shared), _resources)
+    bound = tune.with_parameters(tune_trial, root=root, schema=schema, shared=shared, report_every=report_every)
+    return tune.with_resources(bound, _resources)
 
 
-def _tuner(sweep: Sweep, root: str, trainable, progress: ProgressLines, resume: bool) -> tune.Tuner:
+def _tuner(sweep: Sweep, root: str, trainable, progress: Progress, resume: bool) -> tune.Tuner:
     fs, path = tune_dir(root)
     experiment = join(path, EXPERIMENT)
     if resume and tune.Tuner.can_restore(experiment, storage_filesystem=fs):
@@ -158,6 +160,18 @@ def record_crashes(root: str, results: tune.ResultGrid) -> None:
             write_failure(root, tid, done + 1, "crashed", message, str(result.error))
 
 
+def _progress(sweep: Sweep, root: str, resuming: bool, emit: Callable[[str], None],
+              live: bool, verbose: bool) -> Progress:
+    progress = Progress(trial_labels(sweep), sweep.metric_names, {t.trial_id: t.generations for t in sweep.trials},
+                        emit, live=live, verbose=verbose)
+    if resuming:
+        checkpoints = CheckpointStore(root)
+        done = {t.trial_id: max(checkpoints.generations(t.trial_id), default=0) for t in sweep.trials}
+        failures = load_failures(root)
+        progress.resumed(done, set(failures[failures["kind"] != "crashed"]["trial_id"]))  # crashed ones re-run
+    return progress
+
+
 def run_sweep(
     sweep: Sweep,
     out: str,
@@ -166,12 +180,16 @@ def run_sweep(
     overwrite: bool = False,
     resume: bool = False,
     emit: Callable[[str], None] = print,
+    live: bool = False,
+    verbose: bool = False,
 ) -> SweepOutcome:
     """Run every trial of `sweep`; results go to `<out>/<sweep name>/`.
 
     If that folder holds an interrupted run of the same sweep, it is resumed (`resume=True`
     requires one); a different sweep there is refused unless `overwrite`. A resumed run's
-    progress lines are printed (Tune restores its callbacks without `emit`).
+    progress lines are printed (Tune restores its callbacks without `emit`). Progress: one
+    live status line if `live` (a terminal), else a line per finished trial and a status line
+    every ~10 s; `verbose` adds a line per generation (each generation is then reported to Tune).
     """
     root = sweep_root(out, sweep.name)
     resuming = prepare_output(root, dump_sweep(sweep), overwrite=overwrite, resume=resume)
@@ -179,8 +197,9 @@ def run_sweep(
     _warn_if_local_storage(out)
     if resuming:
         emit(f"resuming the run in {root}")
-    progress = ProgressLines(trial_labels(sweep), sweep.metric_names, emit)
-    results = _tuner(sweep, root, make_trainable(sweep, root, put_shared_inputs(sweep.trials)), progress, resuming).fit()
+    progress = _progress(sweep, root, resuming, emit, live, verbose)
+    trainable = make_trainable(sweep, root, put_shared_inputs(sweep.trials), 0.0 if verbose else REPORT_EVERY_S)
+    results = _tuner(sweep, root, trainable, progress, resuming).fit()
     record_crashes(root, results)
     failures = load_failures(root)
     return SweepOutcome(

@@ -9,13 +9,21 @@ one starts a worker process. A family that starts Ray tasks of its own would add
 bundles to the trial's placement group.
 
 Per generation: step, write the rows (and artifacts), check for divergence, write
-the checkpoint, report to Tune. A crash before the checkpoint recomputes that
-generation on resume and overwrites its files with identical rows.
+the checkpoint. A crash before the checkpoint recomputes that generation on resume
+and overwrites its files with identical rows.
+
+Reports to Tune are throttled to one per `report_every` seconds (and always one at the
+last generation, or at a failure): each report is a round-trip through the Tune
+controller (~37 ms of its time, measured), which with 0.1 s generations made the
+controller the bottleneck and 2 worker CPUs slower than 1. Nothing depends on a report
+per generation: results and checkpoints are written per generation, and resuming
+reads the checkpoints, not Tune's.
 """
 
 from __future__ import annotations
 
 import functools
+import time
 import traceback
 from typing import Any
 
@@ -28,6 +36,24 @@ from madray.spec import trial_from_dict
 from madray.sweep.checkpoint import CheckpointStore
 from madray.sweep.divergence import divergence
 from madray.trial import Trial, summarize
+
+
+REPORT_EVERY_S = 1.0  # at most one Tune report per trial per second (plus the last generation's)
+
+
+class Throttle:
+    """True at most once per `every` seconds, and always when told it is the last time."""
+
+    def __init__(self, every: float, clock=time.monotonic) -> None:
+        self.every, self.clock = every, clock
+        self.last = clock()
+
+    def due(self, final: bool) -> bool:
+        now = self.clock()
+        if final or now - self.last >= self.every:
+            self.last = now
+            return True
+        return False
 
 
 @functools.lru_cache(maxsize=1)
@@ -50,8 +76,9 @@ def _fail(root: str, trial_id: str, generation: int, kind: str, error: str, deta
 
 
 def tune_trial(config: dict[str, Any], root: str, schema: pa.Schema,
-               shared: dict[str, ray.ObjectRef] | None = None) -> None:
-    """Runs in a Ray worker: resumes the trial, then writes, checkpoints and reports each generation."""
+               shared: dict[str, ray.ObjectRef] | None = None, report_every: float = REPORT_EVERY_S) -> None:
+    """Runs in a Ray worker: resumes the trial, then writes and checkpoints each generation and
+    reports to Tune at most every `report_every` seconds and at the last generation."""
     cfg = trial_from_dict(config["trial"])
     writer, checkpoints = ResultWriter(root, schema), CheckpointStore(root)
     writer.remove_temporaries(cfg.trial_id)
@@ -61,6 +88,7 @@ def tune_trial(config: dict[str, Any], root: str, schema: pa.Schema,
     node = ray.get_runtime_context().get_node_id()
     if trial.done:  # finished in an earlier run that was interrupted before Tune recorded it
         tune.report({"generation": trial.generation, "node_id": node})
+    throttle = Throttle(report_every)
     while not trial.done:
         try:
             rows = trial.step()
@@ -74,5 +102,6 @@ def tune_trial(config: dict[str, Any], root: str, schema: pa.Schema,
         if problem:
             return _fail(root, cfg.trial_id, trial.generation, "diverged", problem)
         checkpoints.save(cfg.trial_id, trial.state_dict())
-        tune.report({"generation": trial.generation, "node_id": node, **summarize(rows, names)})
+        if throttle.due(final=trial.done):
+            tune.report({"generation": trial.generation, "node_id": node, **summarize(rows, names)})
     clear_failure(root, cfg.trial_id)  # a crash of an earlier attempt is no longer a failure

@@ -1,0 +1,76 @@
+"""Plan a sweep before running it: grid points, distinct trials, memory, a pilot and a cost prediction.
+
+The pilot runs one or two generations of the cheapest and the most expensive trial of each
+family (at most --pilot-seconds), fits seconds per generation per family and predicts the
+sweep's CPU-hours and wall time on --workers trial slots (or --nodes × --cpus-per-node CPUs).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+from dataclasses import asdict
+
+from madray.config import ConfigError
+from madray.spec import load_sweep
+from madray.sweep.plan import PILOT_S, Plan, make_plan
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("sweep", help="sweep YAML file, e.g. sweeps/quickstart.yaml")
+    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                   help="override a sweep key (YAML value), as for `madray run`")
+    p.add_argument("--workers", type=int, default=None,
+                   help="trials running at once (default: this machine's CPUs / CPUs per trial)")
+    p.add_argument("--cpus-per-node", type=int, default=None, help="with --nodes: a cluster's CPUs per node")
+    p.add_argument("--nodes", type=int, default=None, help="with --cpus-per-node: the number of nodes")
+    p.add_argument("--pilot-seconds", type=float, default=PILOT_S, help="time box of the pilot (default: %(default)s)")
+    p.add_argument("--json", action="store_true", help="print the plan as JSON")
+
+
+def workers(args: argparse.Namespace, cpus_per_trial: float) -> int:
+    """Trial slots: --workers, else nodes × floor(cpus per node / cpus per trial), else this machine's."""
+    if args.workers is not None:
+        if args.workers < 1:
+            raise ConfigError(f"--workers = {args.workers} is not allowed: must be >= 1")
+        return args.workers
+    if (args.nodes is None) != (args.cpus_per_node is None):
+        raise ConfigError("--nodes and --cpus-per-node go together: give both or neither")
+    nodes, cpus = (args.nodes, args.cpus_per_node) if args.nodes is not None else (1, os.cpu_count() or 1)
+    if nodes < 1 or cpus < cpus_per_trial:
+        raise ConfigError(f"--nodes = {nodes}, --cpus-per-node = {cpus}: need >= 1 node with >= {cpus_per_trial} "
+                          f"CPUs (resources.cpu of the largest trial)")
+    return nodes * int(cpus // cpus_per_trial)
+
+
+def _hours(seconds: float) -> str:
+    return f"{seconds / 3600:.2f} h" if seconds >= 3600 else f"{seconds / 60:.1f} min" if seconds >= 60 else f"{seconds:.1f} s"
+
+
+def format_plan(plan: Plan) -> str:
+    lines = [
+        f"sweep {plan.sweep!r}: {plan.grid_points} grid points, {plan.trials} distinct trials, "
+        f"{plan.trial_generations} trial-generations",
+        f"memory per trial (largest): {plan.memory_per_trial_mb:.1f} MiB of samples",
+        f"pilot: {plan.pilot_s:.1f} s" + ("" if plan.pilot_complete else " (time box reached)"),
+    ]
+    for family, cost in plan.families.items():
+        lines.append(f"  {family:10s} seconds/generation = {cost['a_s']:.3g} + {cost['b_s_per_work']:.3g} × work "
+                     f"({cost['pilot_generations']} pilot generations)")
+    if plan.unpriced:
+        lines.append(f"  not priced (no pilot generation finished in the time box): {', '.join(plan.unpriced)}")
+    lines += [
+        f"predicted: {plan.cpu_hours:.3g} CPU-hours, wall time {_hours(plan.wall_s)} on {plan.workers} worker(s)",
+        "dominant trials:",
+        *(f"  {d['trial_id']}  {d['family']:8s} {d['loop']:22s} {d['generations']:4d} generations  {_hours(d['seconds'])}"
+          for d in plan.dominant),
+    ]
+    return "\n".join(lines)
+
+
+def run(args: argparse.Namespace) -> int:
+    sweep = load_sweep(args.sweep, args.overrides)
+    plan = make_plan(sweep, workers(args, max(t.resources.cpu for t in sweep.trials)), args.pilot_seconds)
+    print(json.dumps(asdict(plan), indent=2) if args.json else format_plan(plan))
+    return 0

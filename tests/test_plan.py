@@ -1,0 +1,72 @@
+"""`madray plan`: the cost model's arithmetic, the CLI, and its prediction against a real run."""
+
+import json
+import time
+
+import pytest
+import yaml
+
+from madray.cli.main import main
+from madray.cli.plan import workers
+from madray.config import ConfigError
+from madray.spec import parse_sweep
+from madray.sweep import run_sweep
+from madray.sweep.plan import FamilyCost, Measured, fit_family, make_plan, makespan, memory_bytes, pilot_trials, work
+
+SPEC = {"name": "planned", "family": "gaussian", "loop": "accumulate", "generations": 6, "replicates": 10,
+        "n_ini": 500, "n_s": 500, "grid": {"gaussian.d": [40, 80], "lam": [1.0, 0.9]}}
+
+
+def test_fit_recovers_a_line_and_makespan_fills_slots_in_order():
+    warm_up = Measured("t", 0, 100.0, 9.0)  # the first point pays the process's first calls: left out
+    points = [warm_up] + [Measured("t", g, w, 0.5 + 2e-3 * w) for g, w in enumerate([100.0, 400.0, 900.0])]
+    cost = fit_family(points)
+    assert cost.a == pytest.approx(0.5) and cost.b == pytest.approx(2e-3) and cost.points == 3
+    assert fit_family(points[1:2]) == FamilyCost(0.0, 0.7 / 100, 1)  # one work value: proportional
+    assert makespan([4, 1, 1, 1, 1], 2) == 4 and makespan([1, 1, 4], 2) == 5 and makespan([3, 3], 1) == 6
+
+
+def test_work_follows_the_loop_and_memory_counts_the_kept_pool():
+    cfg = parse_sweep(SPEC).trials[0]  # d = 40, accumulate: generation t trains on 500 + 500 (t - 1)
+    d = 40
+    assert work(cfg, 1) == 10 * ((500 + 500) * d * d + d**3)  # trains on n_ini, draws n_s for generation 2
+    assert work(cfg, 6) == 10 * (3000 * d * d + d**3)  # the last generation draws nothing
+    # 8-byte samples of d floats: n_ini + the largest training set + 6 kept synthetic generations
+    assert memory_bytes(cfg, 8 * d) == 10 * 8 * d * (500 + 3000 + 6 * 500)
+    mixed = parse_sweep({**SPEC, "grid": {"family": ["gaussian", "linreg"], "gaussian.d": [40, 80]}})
+    assert len(mixed.trials) == 3  # linreg ignores gaussian.d
+    # the cheapest of each family, then the dearest: linreg has one trial, piloted once
+    assert [(c.family, c.params.d) for c in pilot_trials(mixed)] == [("gaussian", 40), ("linreg", 10), ("gaussian", 80)]
+
+
+def test_cli_plan_json_and_worker_arithmetic(tmp_path, capsys):
+    path = tmp_path / "s.yaml"
+    path.write_text(yaml.safe_dump({**SPEC, "generations": 2, "replicates": 2, "n_ini": 50, "n_s": 50}))
+    assert main(["plan", str(path), "--json", "--nodes", "3", "--cpus-per-node", "4", "--pilot-seconds", "20"]) == 0
+    plan = json.loads(capsys.readouterr().out)
+    assert plan["workers"] == 12 and plan["trials"] == 4 and plan["trial_generations"] == 8
+    assert plan["pilot_complete"] and plan["families"]["gaussian"]["pilot_generations"] == 3
+    assert plan["cpu_hours"] > 0 and len(plan["dominant"]) == 4
+    assert main(["plan", str(path), "--nodes", "3"]) == 2
+    assert "--nodes and --cpus-per-node go together" in capsys.readouterr().err
+    with pytest.raises(ConfigError):
+        workers(type("A", (), {"workers": 0, "nodes": None, "cpus_per_node": None})(), 1)
+
+
+@pytest.mark.slow
+def test_prediction_within_30_percent_of_a_real_run(ray_local, tmp_path):
+    """One trial at a time (1.5 of the 2 CPUs each, one BLAS thread): the run meets the load the pilot
+    met, not a second trial's, and no OpenMP threads fighting other jobs for the cores."""
+    # sized so that the trials (~10 s) outweigh the noise of Tune's start-up, which is subtracted
+    sweep = parse_sweep({**SPEC, "loop": "fresh_data", "n_r": 500, "n_s": 1000, "generations": 8, "replicates": 20,
+                         "resources": {"cpu": 1.5}, "grid": {"gaussian.d": [100, 200], "lam": [1.0, 0.9]}})
+    plan = make_plan(sweep, workers=1, pilot_s=60)
+    assert plan.pilot_complete
+    tiny = parse_sweep({"name": "tiny", "family": "gaussian", "loop": "fully_synthetic", "generations": 1,
+                        "replicates": 1, "n_ini": 5, "n_s": 5})
+    start = time.perf_counter()
+    run_sweep(tiny, str(tmp_path), emit=lambda line: None)  # Tune's fixed set-up, measured here
+    middle = time.perf_counter()
+    run_sweep(sweep, str(tmp_path), emit=lambda line: None)
+    measured = (time.perf_counter() - middle) - (middle - start)
+    assert plan.trials_s == pytest.approx(measured, rel=0.3), (plan.trials_s, measured, plan.families)
