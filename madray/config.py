@@ -8,6 +8,7 @@ one layer up, in `madray.spec`.
 from __future__ import annotations
 
 import dataclasses
+import math
 import types
 import typing
 from dataclasses import dataclass, field
@@ -40,6 +41,8 @@ def _coerce(value: Any, tp: Any, where: str) -> Any:
         (item_tp, _) = typing.get_args(tp)
         return tuple(_coerce(v, item_tp, f"{where}[{i}]") for i, v in enumerate(value))
     if tp is float and isinstance(value, (int, float)) and not isinstance(value, bool):
+        if not math.isfinite(value):  # YAML `.inf`, `.nan` and `1e400` (which parses as inf)
+            raise ConfigError(f"{where} = {value!r}: expected a finite number")
         return float(value)
     if tp is int and isinstance(value, float) and value.is_integer() and abs(value) < 2**53:
         return int(value)  # YAML "1e4" parses as a float

@@ -58,6 +58,10 @@ class GaussianMixture(Family):
     def min_train_size(cls, params):
         return params.components  # k-means++ needs a distinct seed per component
 
+    @classmethod
+    def floats_per_sample(cls, params):
+        return 2 + params.components  # the point and its EM responsibilities
+
     def sample_real(self, n, rng):
         which = rng.integers(len(self.modes), size=(self.replicates, n))
         return {"x": self.modes[which] + self.params.std * rng.standard_normal((self.replicates, n, 2))}

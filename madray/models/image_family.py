@@ -89,6 +89,10 @@ class ImageFamily(TorchFamily):
         require(p.n_ref <= held, f"params.{cfg.family}.n_ref", p.n_ref, f"the held-out set has {held} images")
 
     @classmethod
+    def floats_per_sample(cls, params):
+        return 28 * 28 + 1  # an image and its label
+
+    @classmethod
     def lenet_config(cls, params: ImageParams) -> LeNetConfig:
         return LeNetConfig(data=fingerprint(params.path), epochs=params.lenet_epochs)
 

@@ -49,6 +49,10 @@ class LinearRegression(Family):
     def min_train_size(cls, params):
         return params.d  # OLS needs a full-rank design
 
+    @classmethod
+    def floats_per_sample(cls, params):
+        return params.d + 1  # features and label
+
     def _labelled(self, w: np.ndarray, n: int, noise_scale: float, rng) -> dict:
         """Fresh covariates for each row of w (R, d), labelled y = x·w + noise_scale·σ·ε."""
         x = rng.standard_normal((w.shape[0], n, self.params.d))
