@@ -8,8 +8,10 @@ continues from its newest checkpoint; finished and failed trials are not re-run.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
+import secrets
 import warnings
 from dataclasses import dataclass, field
 from typing import Any, Callable
@@ -34,6 +36,7 @@ from madray.results.store import (  # noqa: E402
 )
 from madray.spec import Sweep, dump_sweep  # noqa: E402
 from madray.sweep.checkpoint import CheckpointStore  # noqa: E402
+from madray.sweep.lock import sweep_lock  # noqa: E402
 from madray.sweep.progress import ProgressLines  # noqa: E402
 from madray.sweep.trainable import tune_trial  # noqa: E402
 
@@ -59,15 +62,61 @@ def sweep_root(out: str, name: str) -> str:
     return join(out if "://" in out else path, name)
 
 
+LOOPBACK = "127.0.0.1"
+AUTH_VARIABLES = ("RAY_AUTH_MODE", "RAY_AUTH_TOKEN", "RAY_AUTH_TOKEN_PATH")
+
+
 def ensure_ray(address: str | None = None) -> None:
-    """Connect to `address` / RAY_ADDRESS, or start an embedded local Ray (dashboard off)."""
+    """Connect to `address` / RAY_ADDRESS, or start an embedded local Ray (loopback only, dashboard off)."""
     if ray.is_initialized():
         return
     address = address or os.environ.get("RAY_ADDRESS")
     if address:
         ray.init(address=address, logging_level=logging.WARNING)
-    else:  # "local": never attach to some other Ray that happens to run on this machine
-        ray.init(address="local", include_dashboard=False, logging_level=logging.WARNING)
+    else:
+        start_embedded_ray()
+
+
+@contextlib.contextmanager
+def _loopback_node_ip():
+    """Make `ray.init` keep 127.0.0.1 as the node's address.
+
+    Ray 2.60's `ray.init(_node_ip_address="127.0.0.1")` replaces a loopback address by the machine's
+    own (`services.resolve_ip_for_localhost`) unless `ray_constants.ENABLE_RAY_CLUSTER` is off (its
+    macOS/Windows default). With the node address 127.0.0.1, the GCS, raylet, core workers, dashboard
+    agent and runtime-env agent all bind to loopback (each checks `is_localhost(node ip)`);
+    tests/test_network.py lists the sockets and fails if a later Ray stops honouring this.
+    """
+    constants = ray._private.ray_constants
+    before = constants.ENABLE_RAY_CLUSTER
+    constants.ENABLE_RAY_CLUSTER = False
+    try:
+        yield
+    finally:
+        constants.ENABLE_RAY_CLUSTER = before
+
+
+def _token_in_environment() -> None:
+    """Token authentication without writing `~/.ray/auth_token`.
+
+    A plain `ray.init()` writes a fresh token to ~/.ray/auth_token, and every later `ray start --head`
+    on the machine then turns token authentication on. Unless the user configured authentication
+    (any of AUTH_VARIABLES, or an existing token file), the embedded instance gets a fresh token in
+    this process's environment instead: its own processes inherit it and nothing is written.
+    """
+    if any(v in os.environ for v in AUTH_VARIABLES) or os.path.exists(os.path.expanduser("~/.ray/auth_token")):
+        return
+    os.environ["RAY_AUTH_MODE"] = "token"
+    os.environ["RAY_AUTH_TOKEN"] = secrets.token_hex(32)
+
+
+def start_embedded_ray(**kwargs) -> None:
+    """A new local Ray instance for this process only ("local": never attach to another Ray on the
+    machine), listening on 127.0.0.1 only, without a dashboard."""
+    _token_in_environment()
+    with _loopback_node_ip():
+        ray.init(address="local", _node_ip_address=LOOPBACK, include_dashboard=False,
+                 logging_level=logging.WARNING, **kwargs)
 
 
 def _labels(sweep: Sweep) -> dict[str, str]:
@@ -157,13 +206,20 @@ def run_sweep(
     progress lines are printed (Tune restores its callbacks without `emit`).
     """
     root = sweep_root(out, sweep.name)
-    resuming = prepare_output(root, dump_sweep(sweep), overwrite=overwrite, resume=resume)
+    with sweep_lock(root):
+        return _run_locked(sweep, out, root, address, overwrite, resume, emit)
+
+
+def _run_locked(sweep: Sweep, out: str, root: str, address: str | None, overwrite: bool, resume: bool,
+                emit: Callable[[str], None]) -> SweepOutcome:
+    schema = sweep_schema(sweep.name, sweep.param_types(), sweep.metric_names)
+    resuming = prepare_output(root, dump_sweep(sweep), overwrite=overwrite, resume=resume, schema=schema)
     ensure_ray(address)
     _warn_if_local_storage(out)
     if resuming:
         emit(f"resuming the run in {root}")
     trainable = tune.with_resources(
-        tune.with_parameters(tune_trial, root=root, schema=sweep_schema(sweep.name, sweep.param_types(), sweep.metric_names), shared=put_shared_inputs(sweep.trials)),
+        tune.with_parameters(tune_trial, root=root, schema=schema, shared=put_shared_inputs(sweep.trials)),
         _resources,
     )
     progress = ProgressLines(_labels(sweep), sweep.metric_names, emit)
