@@ -45,15 +45,15 @@ class UniqueKeyLoader(yaml.SafeLoader):
             if key_node.tag == "tag:yaml.org,2002:merge":  # `<<: *base` may be overridden on purpose
                 continue
             key = self.construct_object(key_node, deep=deep)
-            line = key_node.start_mark.line + 1
             try:
-                first = seen.setdefault(key, line)
+                first = seen.get(key)
             except TypeError:  # a list or mapping as a key
                 raise yaml.constructor.ConstructorError(
                     None, None, f"unhashable key {key!r}", key_node.start_mark) from None
-            if first != line:
+            if first is not None:
                 raise yaml.constructor.ConstructorError(
                     None, None, f"duplicate key {key!r} (first on line {first})", key_node.start_mark)
+            seen[key] = key_node.start_mark.line + 1
         return super().construct_mapping(node, deep=deep)
 
 

@@ -60,7 +60,7 @@ class GaussianMixture(Family):
 
     @classmethod
     def floats_per_sample(cls, params):
-        return 2 + params.components  # the point and its EM responsibilities
+        return 2 + 2 * params.components  # the point, its EM log-densities and responsibilities
 
     def sample_real(self, n, rng):
         which = rng.integers(len(self.modes), size=(self.replicates, n))
