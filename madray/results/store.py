@@ -143,21 +143,29 @@ def results_path(path: str) -> tuple[pafs.FileSystem, str]:
     return fs, root
 
 
+def _data_files(fs: pafs.FileSystem, root: str) -> list[str]:
+    """Every file under `root` a pyarrow dataset would read (it skips names starting with "." or "_")."""
+    infos = fs.get_file_info(pafs.FileSelector(root, recursive=True))
+    visible = (i for i in infos if i.type == pafs.FileType.File)
+    return sorted(i.path for i in visible
+                  if not any(part[:1] in "._" for part in i.path[len(root.rstrip("/")) + 1:].split("/")))
+
+
 def load_table(path: str) -> pa.Table:
     """Every results file of a sweep, each checked against the sweep's schema first (DataError if not)."""
     fs, root = results_path(path)
-    partitioning = ds.partitioning(pa.schema([(PARTITION_COLUMN, pa.string())]), flavor="hive")
-    dataset = ds.dataset(root, filesystem=fs, format="parquet", partitioning=partitioning)
-    if not dataset.files:
+    files = _data_files(fs, root)
+    if not files:
         raise FileNotFoundError(f"no madray results at {path!r}: no Parquet files under {root}")
     folder = sweep_folder(root)
-    stored = _read_bytes(fs, join(folder, SCHEMA_FILE))
     sweep_text = _read_text(fs, join(folder, SWEEP_FILE))
     trial_ids = _trial_ids(sweep_text) if sweep_text is not None else None
-    expected = reference_schema(stored, fs, dataset.files)
-    check_files(fs, root, dataset.files, expected, trial_ids)
+    expected = reference_schema(_read_bytes(fs, join(folder, SCHEMA_FILE)), fs, files)
+    check_files(fs, root, files, expected, trial_ids)
+    partitioning = ds.partitioning(pa.schema([(PARTITION_COLUMN, pa.string())]), flavor="hive")
     schema = expected.append(pa.field(PARTITION_COLUMN, pa.string()))
-    return ds.dataset(root, filesystem=fs, format="parquet", partitioning=partitioning, schema=schema).to_table()
+    return ds.dataset(files, filesystem=fs, format="parquet", partitioning=partitioning,
+                      partition_base_dir=root, schema=schema).to_table()
 
 
 def _trial_ids(sweep_text: str) -> set[str]:
