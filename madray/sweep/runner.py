@@ -108,6 +108,10 @@ def _token_in_environment() -> None:
         return
     os.environ["RAY_AUTH_MODE"] = "token"
     os.environ["RAY_AUTH_TOKEN"] = secrets.token_hex(32)
+    # Ray read RAY_AUTH_MODE when it was imported; refresh its config and token cache as its own
+    # authentication_token_setup._enable_token_auth does.
+    ray._raylet.Config.initialize("")
+    ray._raylet.AuthenticationTokenLoader.instance().reset_cache()
 
 
 def start_embedded_ray(**kwargs) -> None:
