@@ -10,4 +10,11 @@ def load_results(path):  # noqa: D401 - thin re-export that keeps `import madray
     return _load(path)
 
 
-__all__ = ["load_results", "__version__"]
+def load_boundary(path):
+    """The boundary table of a `madray search` results directory (None if the folder holds no search)."""
+    from madray.results.store import load_boundary as _load
+
+    return _load(path)
+
+
+__all__ = ["load_results", "load_boundary", "__version__"]

@@ -12,7 +12,7 @@ import math
 import types
 import typing
 from dataclasses import dataclass, field
-from typing import Any, Mapping
+from typing import Any, ClassVar, Mapping
 
 from madray.errors import ConfigError
 
@@ -104,6 +104,51 @@ class Resources:
 
 
 @dataclass(frozen=True)
+class Curate:
+    """The curation stage between sampling and training (madray/curate, docs/curation.md).
+
+    kind `none` leaves the loop as it is; `verify` keeps samples a noisy oracle accepts (Feng et
+    al. 2024), `select` keeps one of `candidates` per slot by a Bradley–Terry choice on the oracle
+    score (Ferbach et al. 2024), `correct` moves samples towards the truth by `gamma` (Gillman et
+    al. 2024). `USES` lists the knobs each kind reads; the others do not change its numbers.
+    """
+
+    KINDS: ClassVar[tuple[str, ...]] = ("none", "verify", "select", "correct")
+    USES: ClassVar[dict[str, tuple[str, ...]]] = {
+        "none": (),
+        "verify": ("threshold", "keep", "noise", "flip", "cap"),
+        "select": ("candidates", "beta", "noise"),
+        "correct": ("gamma",),
+    }
+
+    kind: str = "none"
+    threshold: float = -math.inf  # verify: accept when the (noisy) oracle score >= threshold
+    keep: float = 1.0  # verify: accept the best `keep` fraction of a first draw of n_s / keep candidates
+    noise: float = 0.0  # verify, select: s.d. of Gaussian noise added to the oracle score
+    flip: float = 0.0  # verify: probability that each accept/reject decision is flipped
+    cap: float = 10.0  # verify: at most cap · n_s candidates drawn per replicate and generation
+    candidates: int = 4  # select: K candidates per kept sample
+    beta: float = 1.0  # select: P(choose i) ∝ exp(beta · score_i); inf = best of K
+    gamma: float = 0.0  # correct: strength in [0, 1]; 0 = no correction, 1 = samples of the truth
+
+    def __post_init__(self) -> None:
+        require(self.kind in self.KINDS, "curate.kind", self.kind, f"one of {', '.join(self.KINDS)}")
+        require(0.0 < self.keep <= 1.0, "curate.keep", self.keep, "the keep fraction must be in (0, 1]")
+        require(self.noise >= 0, "curate.noise", self.noise, "the score noise s.d. must be >= 0")
+        require(0.0 <= self.flip <= 1.0, "curate.flip", self.flip, "the flip probability must be in [0, 1]")
+        require(self.cap >= 1, "curate.cap", self.cap, "the candidate budget is a multiple of n_s and must be >= 1")
+        require(self.candidates >= 1, "curate.candidates", self.candidates, "select needs K >= 1 candidates")
+        require(self.beta >= 0, "curate.beta", self.beta, "the choice temperature must be >= 0 (inf = best of K)")
+        require(0.0 <= self.gamma <= 1.0, "curate.gamma", self.gamma, "the correction strength γ must be in [0, 1]")
+        require(not math.isnan(self.threshold) and self.threshold < math.inf, "curate.threshold", self.threshold,
+                "a number or -.inf (accept every score)")
+        if self.kind == "verify":
+            rules = int(self.threshold > -math.inf) + int(self.keep < 1.0)
+            require(rules == 1, "curate", {"threshold": self.threshold, "keep": self.keep},
+                    "verify needs exactly one rule: a finite threshold or a keep fraction < 1")
+
+
+@dataclass(frozen=True)
 class TrialConfig:
     """One grid point: everything `run_trial` needs, nothing it does not.
 
@@ -125,6 +170,7 @@ class TrialConfig:
     p: float = 0.5
     metrics: tuple[str, ...] = ()
     resources: Resources = field(default_factory=Resources)
+    curate: Curate = field(default_factory=Curate)
     sweep: str = "sweep"
     trial_id: str = ""
 
@@ -144,12 +190,16 @@ class TrialConfig:
 
 
 # --------------------------------------------------------------------------- result columns
-# TrialConfig fields that are not one scalar column of a result row.
-_NOT_COLUMNS = ("params", "metrics", "resources")
+# TrialConfig fields that are not one scalar column of a result row (curate is flattened below).
+_NOT_COLUMNS = ("params", "metrics", "resources", "curate")
+CURATE_PREFIX = "curate_"  # the Curate knobs become columns curate_<name>
+_CURATE_COLUMNS = tuple(f"{CURATE_PREFIX}{f.name}" for f in dataclasses.fields(Curate))
 # The one source of the config columns every result row carries (besides `param_<name>` and metrics).
 # Bookkeeping first (which sweep, which trial), then the knobs in the order TrialConfig declares them.
 _FIELDS = [f.name for f in dataclasses.fields(TrialConfig) if f.name not in _NOT_COLUMNS]
-CONFIG_COLUMNS: tuple[str, ...] = ("sweep", "trial_id", *(f for f in _FIELDS if f not in ("sweep", "trial_id")))
+CONFIG_COLUMNS: tuple[str, ...] = (
+    "sweep", "trial_id", *(f for f in _FIELDS if f not in ("sweep", "trial_id")), *_CURATE_COLUMNS,
+)
 # The knobs that shape a trial's numbers (no bookkeeping: sweep, trial id, how long, how many).
 KNOB_COLUMNS: tuple[str, ...] = tuple(c for c in CONFIG_COLUMNS if c not in ("sweep", "trial_id", "generations", "replicates"))
 # Columns a row adds beside its trial's config.
@@ -158,6 +208,19 @@ ROW_COLUMNS: tuple[str, ...] = ("replicate", "generation")
 
 def column_types() -> dict[str, type]:
     """Python type of each config column and row column (int, float or str)."""
-    hints = typing.get_type_hints(TrialConfig)
+    hints = {**typing.get_type_hints(TrialConfig),
+             **{f"{CURATE_PREFIX}{k}": tp for k, tp in typing.get_type_hints(Curate).items()}}
     return {**{c: hints[c] for c in CONFIG_COLUMNS}, **{c: int for c in ROW_COLUMNS}}
 
+
+def config_values(cfg: TrialConfig) -> dict[str, Any]:
+    """The config columns of one trial (CONFIG_COLUMNS order), curate flattened to curate_<name>."""
+    curate = {f"{CURATE_PREFIX}{k}": v for k, v in dataclasses.asdict(cfg.curate).items()}
+    return {c: curate[c] if c in curate else getattr(cfg, c) for c in CONFIG_COLUMNS}
+
+
+def knobs_from_columns(values: Mapping[str, Any]) -> dict[str, Any]:
+    """Inverse of `config_values`: config columns -> the mapping `TrialConfig` is built from."""
+    knobs = {c: values[c] for c in CONFIG_COLUMNS if not c.startswith(CURATE_PREFIX)}
+    knobs["curate"] = {c.removeprefix(CURATE_PREFIX): values[c] for c in _CURATE_COLUMNS if c in values}
+    return knobs

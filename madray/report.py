@@ -11,8 +11,8 @@ from madray.analysis.ess import effective_sample_size
 from madray.errors import DataError
 from madray.plots import figures, save_figures
 from madray.plots.phase import fresh_gaussian
-from madray.results.store import load_failures, load_results, sweep_folder
-from madray.results.summary import summary_table
+from madray.results.store import load_boundary, load_failures, load_results, sweep_folder
+from madray.results.summary import boundary_columns, summary_table
 
 NE_COLUMNS = ["lam", "n_r", "n_s", "param_d", "steady_from", "steady_to", "drift_z", "n_e", "n_e_low", "n_e_high",
               "ratio", "ratio_low", "ratio_high", "admissible"]
@@ -61,6 +61,14 @@ def _sections(path: str, df: pd.DataFrame, fig_paths: dict[str, str], distance: 
                 "Admissible: n_e / n_r ≥ 1. drift_z: the late half of the steady window minus the early half in "
                 "standard errors; |drift_z| well above 3 means the loop has not reached its steady state yet.",
                 markdown_table(table[[c for c in NE_COLUMNS if c in table]])]
+    boundary = load_boundary(path)
+    if boundary is not None:
+        out += ["## Boundary search (`madray search`)",
+                "Per grid point: value* where the statistic crosses the threshold, from a line fitted to the values "
+                "the search evaluated near it; [low, high] runs from the last value whose interval is on one side of "
+                "the threshold to the first on the other (docs/analysis.md). NaN with a status 'over the whole range': "
+                "no crossing in the searched range.",
+                markdown_table(boundary[boundary_columns(boundary)])]
     out.append("## Figures")
     out += [f"### {stem}\n![{stem}]({rel})" for stem, rel in fig_paths.items()]
     return out

@@ -21,6 +21,7 @@ class Stream(enum.IntEnum):
     HELD_OUT = 6  # fixed per trial (generation 0)
     TRUTH = 7  # fixed per trial: ground-truth parameters a family draws
     ARTIFACTS = 8
+    CURATE = 9  # verifier noise and flips, choice among candidates (madray/curate)
 
 
 def rng(seed: int, generation: int, stream: Stream) -> np.random.Generator:

@@ -23,11 +23,14 @@ from typing import Any, Mapping
 import yaml
 
 from madray.config import ConfigError, TrialConfig, from_mapping, to_plain
+from madray.curate import metric_names as curation_metric_names
+from madray.curate import validate_curate
 from madray.loops import loop_class, validate_loop
 from madray.models import FAMILIES, family_class, validate_family
 
 SWEEP_ONLY_KEYS = ("name", "params", "grid")
 _KNOBS = [f.name for f in dataclasses.fields(TrialConfig) if f.name not in ("params", "sweep", "trial_id")]
+CURATE = "curate"  # grid keys curate.<key> set one knob of the trial's Curate
 DEFAULT_MAX_TRIALS = 100_000  # a grid is counted (product of axis lengths) and refused above this before expanding
 # The sweep name becomes one folder, <out>/<name>, that --overwrite may delete: one path component,
 # never ".", ".." or hidden, nothing a shell or another OS reads specially.
@@ -88,7 +91,7 @@ class Sweep:
         names: dict[str, None] = {}
         for t in self.trials:
             names.update(dict.fromkeys(t.metrics or family_class(t.family).metric_names))
-        return list(names)
+        return [*names, *curation_metric_names(self.trials)]
 
     def param_types(self) -> dict[str, dict[str, type]]:
         """family -> parameter -> annotated type, for the results schema."""
@@ -104,7 +107,9 @@ class Sweep:
         keys = list(self.spec.get("grid", {}))
         rows = []
         for t in self.trials:
-            flat = {**t.to_dict(), **{f"{t.family}.{k}": v for k, v in (t.to_dict()["params"] or {}).items()}}
+            plain = t.to_dict()
+            flat = {**plain, **{f"{t.family}.{k}": v for k, v in (plain["params"] or {}).items()},
+                    **{f"{CURATE}.{k}": v for k, v in plain[CURATE].items()}}
             rows.append({"trial_id": t.trial_id, **{k: flat.get(k) for k in keys}})
         return rows
 
@@ -118,7 +123,7 @@ def _check_grid(grid: Any) -> dict[str, list]:
         family, _, param = str(key).partition(".")
         if not param and key not in _KNOBS:
             raise ConfigError(
-                f"grid: unknown key {key!r}; allowed: {', '.join(_KNOBS)} or <family>.<param>"
+                f"grid: unknown key {key!r}; allowed: {', '.join(_KNOBS)}, {CURATE}.<key> or <family>.<param>"
             )
         if not isinstance(values, list) or not values:
             raise ConfigError(f"grid.{key} = {values!r}: expected a non-empty list of values")
@@ -152,7 +157,7 @@ def _check_grid_families(grid: Mapping[str, list], family: Any, source: str) -> 
     used = [str(f) for f in grid.get("family", [family])]
     for key in grid:
         fam, _, param = key.partition(".")
-        if not param:
+        if not param or fam == CURATE:
             continue
         if fam not in used:
             raise ConfigError(f"{source}: grid.{key}: the sweep runs family {', '.join(map(repr, used))}, "
@@ -205,10 +210,22 @@ def _trial_id(index: int, point: Mapping[str, Any]) -> str:
     return f"t{index:03d}-{digest}"
 
 
+def _curate_point(knobs: dict[str, Any], point: Mapping[str, Any]) -> dict[str, Any]:
+    """Fold the grid point's curate.<key> values into knobs["curate"]; returns the rest of the point."""
+    prefix = f"{CURATE}."
+    keys = {k.removeprefix(prefix): v for k, v in point.items() if k.startswith(prefix)}
+    if keys:
+        base = knobs.get(CURATE)
+        if base is not None and not isinstance(base, Mapping):
+            raise ConfigError(f"{CURATE}: expected a mapping of curation knobs, got {base!r}")
+        knobs[CURATE] = {**(base or {}), **keys}
+    return {k: v for k, v in point.items() if not k.startswith(prefix)}
+
+
 def _build_trial(spec: Mapping[str, Any], point: Mapping[str, Any], name: str, index: int) -> TrialConfig:
     knobs = {k: v for k, v in spec.items() if k not in SWEEP_ONLY_KEYS}
     params_by_family = {k: dict(v or {}) for k, v in (spec.get("params") or {}).items()}
-    for key, value in point.items():
+    for key, value in _curate_point(knobs, point).items():
         family, _, param = key.partition(".")
         if param:
             params_by_family.setdefault(family, {})[param] = value
@@ -220,6 +237,7 @@ def _build_trial(spec: Mapping[str, Any], point: Mapping[str, Any], name: str, i
     cfg = dataclasses.replace(cfg, params=params, sweep=name, trial_id=_trial_id(index, point))
     validate_loop(cfg, cls)
     validate_family(cfg)
+    validate_curate(cfg, cls)
     return cfg
 
 
@@ -228,6 +246,8 @@ def parse_sweep(spec: Any, source: str = "<sweep>", max_trials: int = DEFAULT_MA
     if not isinstance(spec, Mapping):
         raise ConfigError(f"{source}: expected a YAML mapping at the top level")
     spec = dict(spec)
+    if "search" in spec:  # parsed by madray.search.spec, which hands the rest back here
+        raise ConfigError(f"{source}: this sweep has a search: section; run it with `madray search {source}`")
     allowed = list(SWEEP_ONLY_KEYS) + _KNOBS
     unknown = sorted(set(spec) - set(allowed))
     if unknown:
@@ -292,6 +312,14 @@ def read_sweep_file(path: Path) -> Any:
         raise ConfigError(f"{path}: not valid YAML: {e}") from None
 
 
+def read_spec(path: str | Path, overrides: list[str] | None = None) -> Any:
+    """A sweep YAML file (safe, duplicate keys refused) with `key=value` overrides applied."""
+    spec = read_sweep_file(Path(path))
+    if isinstance(spec, dict) and overrides:
+        spec = apply_overrides(spec, overrides)
+    return spec
+
+
 def load_sweep(
     path: str | Path,
     overrides: list[str] | None = None,
@@ -299,14 +327,11 @@ def load_sweep(
     max_trials: int = DEFAULT_MAX_TRIALS,
     force: bool = False,
 ) -> Sweep:
-    """Read a sweep YAML file (safe, duplicate keys refused), apply overrides, validate and expand it.
+    """Read a sweep YAML file, apply overrides, validate and expand it.
 
     Unless `force`, a sweep whose largest trial would not fit in this machine's memory is refused.
     """
-    spec = read_sweep_file(Path(path))
-    if isinstance(spec, dict) and overrides:
-        spec = apply_overrides(spec, overrides)
-    sweep = parse_sweep(spec, str(path), max_trials=max_trials)
+    sweep = parse_sweep(read_spec(path, overrides), str(path), max_trials=max_trials)
     if not force:
         check_memory(sweep, machine_memory(), str(path))
     return sweep

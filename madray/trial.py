@@ -14,7 +14,9 @@ from typing import Any
 import numpy as np
 
 from madray.batch import Batch
-from madray.config import CONFIG_COLUMNS, TrialConfig
+from madray.config import TrialConfig, config_values
+from madray.curate import Draw, curated_sample, curation_metrics
+from madray.curate import metric_names as curate_metric_names
 from madray.loops import LoopData, loop_class
 from madray.models import make_family
 from madray.models.base import Metrics, State
@@ -23,7 +25,7 @@ from madray.seeding import Stream, rng
 
 def config_columns(cfg: TrialConfig) -> dict[str, Any]:
     """The trial's config as flat columns; family params become `param_<name>`."""
-    flat = {k: getattr(cfg, k) for k in CONFIG_COLUMNS}
+    flat = config_values(cfg)
     params = cfg.to_dict()["params"] or {}
     flat.update({f"param_{k}": v for k, v in params.items()})
     return flat
@@ -70,10 +72,18 @@ class Trial:
         metrics = self.family.evaluate(self.state, rng(seed, t, Stream.EVALUATE))
         self.artifacts = self.family.artifacts(self.state, rng(seed, t, Stream.ARTIFACTS))
         if t < self.cfg.generations:
-            n = self.loop.n_synthetic(self.cfg)
-            self.synthetic.append(self.family.sample(self.state, n, self.cfg.lam, rng(seed, t, Stream.SYNTHETIC)))
+            batch, curation = self._synthetic(t)
+            self.synthetic.append(batch)
+        else:  # nothing is sampled after the last generation: curation metrics are NaN
+            curation = curation_metrics(self.cfg.replicates)
         self.generation = t
-        return self.rows(t, metrics)
+        return self.rows(t, {**metrics, **curation})
+
+    def _synthetic(self, t: int) -> tuple[Batch, Metrics]:
+        """Generation t's samples for the loop, after the trial's curation, and its curation metrics."""
+        seed = self.cfg.seed
+        draw = Draw(self.family, self.state, self.cfg.lam, rng(seed, t, Stream.SYNTHETIC), rng(seed, t, Stream.CURATE))
+        return curated_sample(self.cfg, draw, self.loop.n_synthetic(self.cfg))
 
     def state_dict(self) -> dict[str, Any]:
         """Everything a later process needs to continue after generation `self.generation`.
@@ -95,7 +105,7 @@ class Trial:
         self.synthetic = deque(saved["synthetic"], maxlen=self.loop.memory(self.cfg))
 
     def rows(self, t: int, metrics: Metrics) -> list[dict[str, Any]]:
-        wanted = self.cfg.metrics or self.family.metric_names
+        wanted = [*(self.cfg.metrics or self.family.metric_names), *curate_metric_names([self.cfg])]
         values = {m: np.asarray(metrics[m], dtype=float).reshape(-1) for m in wanted}
         return [
             {**self._columns, "replicate": r, "generation": t, **{m: float(v[r]) for m, v in values.items()}}

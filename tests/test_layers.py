@@ -7,7 +7,7 @@ import dataclasses
 from pathlib import Path
 
 import madray
-from madray.config import CONFIG_COLUMNS, KNOB_COLUMNS, ROW_COLUMNS, TrialConfig
+from madray.config import CONFIG_COLUMNS, KNOB_COLUMNS, ROW_COLUMNS, Curate, TrialConfig
 
 ROOT = Path(madray.__file__).parent
 
@@ -18,10 +18,11 @@ LAYERS = [
     ["madray.seeding", "madray.batch", "madray.data", "madray.metrics", "madray.torch_utils", "madray.results"],
     ["madray.features", "madray.loops"],
     ["madray.models"],
+    ["madray.curate"],
     ["madray.spec"],
     ["madray.trial", "madray.analysis"],
     ["madray.sweep", "madray.plots"],
-    ["madray.report"],
+    ["madray.report", "madray.search"],
     ["madray.cli"],
     ["madray"],  # the package's own __init__: load_results
 ]
@@ -95,8 +96,9 @@ def test_the_layer_check_can_fail(tmp_path):
 
 
 def test_config_columns_follow_trial_config():
-    scalar = {f.name for f in dataclasses.fields(TrialConfig)} - {"params", "metrics", "resources"}
-    assert set(CONFIG_COLUMNS) == scalar and len(CONFIG_COLUMNS) == len(scalar)
+    scalar = {f.name for f in dataclasses.fields(TrialConfig)} - {"params", "metrics", "resources", "curate"}
+    curate = {f"curate_{f.name}" for f in dataclasses.fields(Curate)}  # the curation knobs, flattened
+    assert set(CONFIG_COLUMNS) == scalar | curate and len(CONFIG_COLUMNS) == len(scalar) + len(curate)
     assert set(KNOB_COLUMNS) <= set(CONFIG_COLUMNS)
     assert not set(ROW_COLUMNS) & set(CONFIG_COLUMNS)
 

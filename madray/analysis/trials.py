@@ -14,7 +14,7 @@ import dataclasses
 import pandas as pd
 import yaml
 
-from madray.config import CONFIG_COLUMNS, TrialConfig
+from madray.config import CONFIG_COLUMNS, TrialConfig, knobs_from_columns
 from madray.errors import DataError
 from madray.models import family_class
 from madray.results.store import SWEEP_FILE, filesystem, join, sweep_folder
@@ -44,7 +44,7 @@ def trial_config(df: pd.DataFrame, trial_id: str) -> TrialConfig:
         known = ", ".join(sorted(df["trial_id"].unique())[:10])
         raise DataError(f"trial_id = {trial_id!r} is not in these results; some that are: {known}")
     first = rows.iloc[0]
-    knobs = {k: _plain(first[k]) for k in CONFIG_COLUMNS}
+    knobs = knobs_from_columns({k: _plain(first[k]) for k in CONFIG_COLUMNS if k in rows})
     fields = [f.name for f in dataclasses.fields(family_class(knobs["family"]).Params)]
     params = {name: _plain(first[f"param_{name}"]) for name in fields if f"param_{name}" in rows}
     return trial_from_dict({**knobs, "params": params})

@@ -11,6 +11,7 @@ from madray.errors import MadrayError
 # Adding a subcommand is one module in madray/cli/ (with `add_arguments` and `run`) plus one line here.
 COMMANDS = {
     "run": "madray.cli.run",
+    "search": "madray.cli.search",
     "show": "madray.cli.show",
     "plot": "madray.cli.plot",
     "report": "madray.cli.report",

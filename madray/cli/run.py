@@ -34,15 +34,16 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                             "re-running without --resume also resumes a run of the same sweep")
 
 
-def print_dry_run(sweep, out: str) -> None:
+def print_dry_run(sweep, out: str, header: bool = True) -> None:
     import pandas as pd
 
     from madray.sweep.runner import sweep_root
 
     table = pd.DataFrame(sweep.grid_table())
     gens = sum(t.generations for t in sweep.trials)
-    print(f"sweep {sweep.name!r}: {len(sweep.trials)} trials, {gens} trial-generations, "
-          f"{sum(t.generations * t.replicates for t in sweep.trials)} result rows")
+    if header:
+        print(f"sweep {sweep.name!r}: {len(sweep.trials)} trials, {gens} trial-generations, "
+              f"{sum(t.generations * t.replicates for t in sweep.trials)} result rows")
     print(f"results would go to {sweep_root(out, sweep.name)}")
     with pd.option_context("display.max_rows", 500, "display.width", 160):
         print(table.to_string(index=False))
@@ -54,6 +55,11 @@ def print_failures(failed: dict[str, str]) -> None:
         print(f"  {tid}: {msg}")
 
 
+def run_options(args: argparse.Namespace) -> dict:
+    """The options `run_sweep` and `run_search` share."""
+    return {"address": args.address, "overwrite": args.overwrite, "resume": args.resume}
+
+
 def run(args: argparse.Namespace) -> int:
     sweep = load_sweep(args.sweep, args.overrides, max_trials=args.max_trials, force=args.force)
     if args.dry_run:
@@ -63,7 +69,7 @@ def run(args: argparse.Namespace) -> int:
     from madray.results.summary import format_summary
     from madray.sweep.runner import run_sweep
 
-    outcome = run_sweep(sweep, args.out, address=args.address, overwrite=args.overwrite, resume=args.resume)
+    outcome = run_sweep(sweep, args.out, **run_options(args))
     try:
         df = load_results(outcome.root)
     except FileNotFoundError:  # every trial failed in its first generation

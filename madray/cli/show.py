@@ -1,4 +1,5 @@
-"""Print a summary table of a sweep's results (final generation, mean over replicates) and its failed trials."""
+"""Print a summary table of a sweep's results (final generation, mean over replicates), its boundary table
+if it is a search, and its failed trials."""
 
 from __future__ import annotations
 
@@ -10,8 +11,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from madray.results.store import load_failures, load_results
-    from madray.results.summary import format_failures, format_summary
+    from madray.results.store import load_boundary, load_failures, load_results
+    from madray.results.summary import format_boundary, format_failures, format_summary
 
     failures = load_failures(args.path)
     try:
@@ -24,6 +25,9 @@ def run(args: argparse.Namespace) -> int:
         print(f"{args.path}: {len(df)} rows, {df['trial_id'].nunique()} trials, "
               f"generations {df['generation'].min()}..{df['generation'].max()}")
         print(format_summary(df))
+    boundary = load_boundary(args.path)
+    if boundary is not None:
+        print("\n" + format_boundary(boundary))
     if not failures.empty:
         print(f"\n{len(failures)} failed trial(s):")
         print(format_failures(failures))

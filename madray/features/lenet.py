@@ -121,6 +121,11 @@ def extract_features(net: LeNet, images: np.ndarray) -> np.ndarray:
     return _batched(net.features, images, next(net.parameters()).device).double().numpy()
 
 
+def class_probabilities(net: LeNet, images: np.ndarray) -> np.ndarray:
+    """Softmax class probabilities (N, 10), float64, of images (N, 28, 28)."""
+    return _batched(lambda x: F.softmax(net(x), dim=1), images, next(net.parameters()).device).double().numpy()
+
+
 def lenet_accuracy(net: LeNet, images: np.ndarray, labels: np.ndarray) -> float:
     """Classification accuracy on a labelled set."""
     predicted = _batched(net, images, next(net.parameters()).device).argmax(1).numpy()

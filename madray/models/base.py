@@ -107,3 +107,18 @@ class Family(ABC):
     def artifacts(self, state: State, rng: np.random.Generator) -> dict[str, bytes]:
         """Files to keep beside this generation's results, name -> content (e.g. a PNG sample grid)."""
         return {}
+
+    # ------------------------------------------------------------------ optional oracles (madray/curate)
+    # A family that does not provide one is refused at parse time for the curations that need it.
+    @classmethod
+    def provides(cls, method: str) -> bool:
+        """Whether the family has the optional oracle `method` ("oracle_score" or "correct")."""
+        return getattr(cls, method) is not getattr(Family, method)
+
+    def oracle_score(self, batch: Batch) -> np.ndarray:
+        """(replicates, n) score of each sample under the truth, higher = better (verify, select)."""
+        raise NotImplementedError(f"family {self.name!r} has no oracle score")
+
+    def correct(self, batch: Batch, state: State, gamma: float) -> Batch:
+        """The samples of `state`'s model moved towards the truth by strength γ ∈ [0, 1] (correct)."""
+        raise NotImplementedError(f"family {self.name!r} has no correction")

@@ -7,6 +7,8 @@ Rosenbrock samples (the same reference points for every trial and generation):
 Wasserstein-2 (exact OT), Fréchet distance, precision/recall/density/coverage on the raw 2D
 points, and KL(p ‖ q) of the fitted density q (λ = 1), estimated on the reference points with
 the exact log p.
+
+Oracle for curation (madray/curate): the exact Rosenbrock log density (no closed-form correction).
 """
 
 from __future__ import annotations
@@ -84,6 +86,9 @@ class Flow(TorchFamily):
 
     def generate(self, modules, n, lam):
         return {"x": modules["flow"].from_latent(np.sqrt(lam) * torch.randn(n, 2, device=self.device))}
+
+    def oracle_score(self, batch):
+        return rosenbrock_log_density(batch["x"])
 
     @torch.no_grad()
     def kl(self, state) -> np.ndarray:

@@ -4,6 +4,9 @@ Truth: N(0, I_d). Fit: unbiased mean and covariance (Eq. 1, 1/(n-1)), so that in
 the fully synthetic loop E[tr Σ̂_t] = λ^(t-1) tr Σ with generation 1 fitted to
 real data. Sampling uses an eigendecomposition, so it also works when Σ̂ is
 singular (n <= d, App. H.2).
+
+Oracles for curation (madray/curate): the true log density log N(x; 0, I), and a correction along
+the optimal-transport map from the sampling distribution N(μ̂, λΣ̂) to the truth (`ot_correct`).
 """
 
 from __future__ import annotations
@@ -41,6 +44,24 @@ def sample_gaussian(mean: np.ndarray, cov: np.ndarray, n: int, rng: np.random.Ge
     return mean[:, None, :] + z @ np.swapaxes(root, 1, 2)
 
 
+def ot_correct(x: np.ndarray, mean: np.ndarray, cov: np.ndarray, gamma: float) -> np.ndarray:
+    """Displacement interpolation x + γ (T(x) − x) towards the truth N(0, I) (Gillman et al. 2024).
+
+    T is the optimal-transport (Monge) map from N(m, S) to N(0, I): T(x) = A (x − m) with
+    A = S^(−1/2) (S^(1/2) I S^(1/2))^(1/2) S^(−1/2) = S^(−1/2), the closed form between Gaussians.
+    So the corrected samples follow N((1 − γ) m, ((1 − γ) S^(1/2) + γ I)²): γ = 1 gives the truth,
+    γ = 0 the samples unchanged. On a singular S the map acts on S's range (directions the model
+    does not vary in stay collapsed).
+    x: (R, n, d), mean (R, d), cov (R, d, d).
+    """
+    evals, evecs = np.linalg.eigh(cov)
+    positive = evals > 1e-12 * np.max(evals, axis=1, keepdims=True)
+    inv_sqrt = np.where(positive, 1.0 / np.sqrt(np.where(positive, evals, 1.0)), 0.0)
+    a = (evecs * inv_sqrt[:, None, :]) @ np.swapaxes(evecs, 1, 2)  # S^(-1/2), symmetric
+    mapped = (x - mean[:, None, :]) @ a  # (x - m) Aᵀ = A (x - m) per sample
+    return (1.0 - gamma) * x + gamma * mapped
+
+
 class Gaussian(Family):
     name = "gaussian"
     Params = Params
@@ -63,6 +84,13 @@ class Gaussian(Family):
 
     def sample(self, state, n, lam, rng):
         return {"x": sample_gaussian(state["mean"], lam * state["cov"], n, rng)}
+
+    def oracle_score(self, batch):
+        x = batch["x"]
+        return -0.5 * np.sum(x**2, axis=-1) - 0.5 * x.shape[-1] * np.log(2 * np.pi)
+
+    def correct(self, batch, state, gamma):
+        return {"x": ot_correct(batch["x"], state["mean"], self.cfg.lam * state["cov"], gamma)}
 
     def evaluate(self, state, rng):
         d = self.params.d

@@ -6,6 +6,9 @@ Sampling bias λ scales every component's covariance.
 Metrics on `n_eval` samples per replicate (drawn with the trial's λ): modes covered (modes with at least
 `min_count` samples within 3 std), the fraction of high-quality samples (within
 3 std of some mode) and the Wasserstein-2 distance to as many real samples.
+
+Oracles for curation (madray/curate): the score of a sample is minus its distance to the nearest true
+mode; the correction moves it towards that mode, x + γ (m(x) − x) (γ = 1 puts it on the mode's centre).
 """
 
 from __future__ import annotations
@@ -75,10 +78,23 @@ class GaussianMixture(Family):
     def sample(self, state, n, lam, rng):
         return {"x": em.sample_mixture(state, n, lam, rng)}
 
+    def nearest_mode(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Per sample of x (R, n, 2): squared distances to every mode (R, n, modes) and the nearest mode's index."""
+        d2 = np.sum((x[:, :, None, :] - self.modes) ** 2, axis=-1)
+        return d2, np.argmin(d2, axis=-1)
+
+    def oracle_score(self, batch):
+        d2, _ = self.nearest_mode(batch["x"])
+        return -np.sqrt(np.min(d2, axis=-1))
+
+    def correct(self, batch, state, gamma):
+        x = batch["x"]
+        _, nearest = self.nearest_mode(x)
+        return {"x": x + gamma * (self.modes[nearest] - x)}
+
     def mode_stats(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Per replicate: modes with >= min_count high-quality samples, and the high-quality fraction."""
-        d2 = np.sum((x[:, :, None, :] - self.modes) ** 2, axis=-1)  # (R, n, modes)
-        nearest = np.argmin(d2, axis=-1)
+        d2, nearest = self.nearest_mode(x)
         good = np.min(d2, axis=-1) <= (3 * self.params.std) ** 2
         counts = np.stack([np.bincount(nearest[r][good[r]], minlength=len(self.modes)) for r in range(len(x))])
         return (counts >= self.params.min_count).sum(axis=1), good.mean(axis=1)

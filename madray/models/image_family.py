@@ -8,6 +8,10 @@ the 5k set holds only 4,000 training images).
 Metrics per replicate on `n_eval` generated images, drawn with the trial's λ (as the loop draws
 them), embedded by the LeNet's penultimate layer (madray/features): FID against `n_ref` held-out
 real images, and precision/recall/density/coverage (k = `k`) against the same images.
+
+Oracle for curation (madray/curate), conditional families only: the LeNet's probability of the
+label an image was generated for (MAD's DDPM is class-conditional; an unconditional image has no
+label to verify). No closed-form correction.
 """
 
 from __future__ import annotations
@@ -23,7 +27,7 @@ import torch
 from madray.config import ConfigError, require
 from madray.data.mnist import MnistSplit, fingerprint, load_mnist, split_sizes
 from madray.features.cache import cached_lenet
-from madray.features.lenet import LeNet, LeNetConfig, extract_features, load_lenet
+from madray.features.lenet import LeNet, LeNetConfig, class_probabilities, extract_features, load_lenet
 from madray.metrics.knn import ReferenceSet
 from madray.metrics.scores import reference_scores
 from madray.models.torch_family import TorchFamily, TorchParams
@@ -91,6 +95,15 @@ class ImageFamily(TorchFamily):
     @classmethod
     def floats_per_sample(cls, params):
         return 28 * 28 + 1  # an image and its label
+
+    @classmethod
+    def provides(cls, method):
+        return super().provides(method) and (method != "oracle_score" or cls.conditional)
+
+    def oracle_score(self, batch):
+        x, y = batch["x"], batch["y"]
+        probs = class_probabilities(self.lenet, x.reshape(-1, *x.shape[2:])).reshape(*y.shape, CLASSES)
+        return np.take_along_axis(probs, y[..., None], axis=-1)[..., 0]
 
     @classmethod
     def lenet_config(cls, params: ImageParams) -> LeNetConfig:

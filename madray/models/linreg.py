@@ -7,6 +7,11 @@ labels like the other families' quality-over-diversity bias).
 With T samples per generation the first fit's expected excess error is
 σ² d / (T - d - 1); `replace` adds about that much per generation, `accumulate`
 stays below π²/6 times it.
+
+Oracles for curation (madray/curate): the score of a pair (x, y) is the true conditional log density
+log N(y; x·w*, σ²) (every model draws its covariates from the true N(0, I_d)); the correction moves each
+label along the optimal-transport map from the model's N(x·ŵ, λσ²) to the truth's N(x·w*, σ²),
+y ↦ x·w* + (y − x·ŵ)/√λ, by strength γ.
 """
 
 from __future__ import annotations
@@ -69,6 +74,16 @@ class LinearRegression(Family):
 
     def sample(self, state, n, lam, rng):
         return self._labelled(state["w"], n, np.sqrt(lam), rng)
+
+    def oracle_score(self, batch):
+        sigma = self.params.sigma
+        resid = batch["y"] - batch["x"] @ self.w_true
+        return -0.5 * (resid / sigma) ** 2 - np.log(sigma * np.sqrt(2 * np.pi))
+
+    def correct(self, batch, state, gamma):
+        x, y = batch["x"], batch["y"]
+        mapped = x @ self.w_true + (y - np.einsum("rnd,rd->rn", x, state["w"])) / np.sqrt(self.cfg.lam)
+        return {"x": x, "y": (1.0 - gamma) * y + gamma * mapped}
 
     def evaluate(self, state, rng):
         w = state["w"]

@@ -4,10 +4,12 @@ Each plot function takes the DataFrame (plus options) and returns a matplotlib F
 
     metric_vs_generation(df, metric)   any metric vs generation, lines per loop / λ, bands over replicates
     phase_diagram(df)                  n_e / n_r over (n_r, n_s) per λ with the admissibility boundary
+                                       (searched points with intervals when the folder holds a boundary search)
     gmm_samples(df)                    a GMM trial's samples per generation (recomputed from its config)
     linreg_vs_theory(df)               replace vs accumulate test error with the closed forms
     precision_recall(df)               precision vs recall trajectories (when those columns exist)
     sample_grids(df, root)             image families' saved sample grids
+    curation_curves(df)                quality and diversity per curation setting (curated loops)
 
 `figures(df, root)` picks every figure that applies to the data (one `MAKERS` entry per kind:
 adding a figure is one function plus one line there); `save_figures` writes PNG (and PDF).
@@ -21,12 +23,14 @@ from typing import Callable
 import pandas as pd
 from matplotlib.figure import Figure
 
+from madray.plots.curation import curation_curves, has_curation
 from madray.plots.curves import metric_vs_generation
 from madray.plots.gmm import gmm_samples
 from madray.plots.images import sample_grids, trials_with_grids
 from madray.plots.linreg import linreg_vs_theory
 from madray.plots.phase import fresh_gaussian, phase_diagram
 from madray.plots.precision_recall import has_precision_recall, precision_recall
+from madray.results.store import load_boundary
 from madray.results.summary import metric_columns
 
 Options = dict  # distance, steady: passed to the n_e figures
@@ -40,7 +44,9 @@ def _curves(df: pd.DataFrame, root: str | None, options: Options) -> dict[str, F
 def _phase(df, root, options):
     if fresh_gaussian(df).empty:
         return {}
-    return {"phase-diagram": phase_diagram(df, distance=options.get("distance", "frechet"), steady=options.get("steady"))}
+    boundary = load_boundary(root) if root else None
+    return {"phase-diagram": phase_diagram(df, distance=options.get("distance", "frechet"), steady=options.get("steady"),
+                                           boundary=boundary)}
 
 
 def _gmm(df, root, options):
@@ -59,8 +65,12 @@ def _sample_grids(df, root, options):
     return {"sample-grids": sample_grids(df, root)} if root and trials_with_grids(df, root) else {}
 
 
+def _curation(df, root, options):
+    return {"curation": curation_curves(df)} if has_curation(df) else {}
+
+
 MAKERS: list[Callable[[pd.DataFrame, str | None, Options], dict[str, Figure]]] = [
-    _curves, _phase, _gmm, _linreg, _precision_recall, _sample_grids,
+    _curves, _phase, _gmm, _linreg, _precision_recall, _sample_grids, _curation,
 ]
 
 
@@ -86,5 +96,5 @@ def save_figures(figs: dict[str, Figure], out_dir: str, pdf: bool = False, dpi: 
 
 __all__ = [
     "MAKERS", "figures", "save_figures", "metric_vs_generation", "phase_diagram", "gmm_samples",
-    "linreg_vs_theory", "precision_recall", "sample_grids",
+    "linreg_vs_theory", "precision_recall", "sample_grids", "curation_curves",
 ]

@@ -1,4 +1,9 @@
-"""The n_e / n_r phase diagram over (n_r, n_s), one panel per λ, with the admissibility boundary (MAD Fig. 10)."""
+"""The n_e / n_r phase diagram over (n_r, n_s), one panel per λ, with the admissibility boundary (MAD Fig. 10).
+
+The boundary is the contour n_e / n_r = 1 interpolated through the cells, or, for the results of a
+boundary search (`madray search`, boundary.parquet), the searched n_s* per n_r as points with their
+intervals as bars.
+"""
 
 from __future__ import annotations
 
@@ -41,12 +46,44 @@ def _boundary(ax, grid: pd.DataFrame) -> None:
         ax.contour(x, y, values, levels=[1.0], colors="black", linewidths=2)
 
 
+def _cell_x(grid: pd.DataFrame, values: np.ndarray) -> np.ndarray:
+    """Heat-map x coordinates of n_s values: log-linear between the (positive) column centres."""
+    cols = np.asarray(grid.columns, dtype=float)
+    keep = cols > 0
+    return np.interp(np.log(values), np.log(cols[keep]), np.flatnonzero(keep) + 0.5)
+
+
+def _searched(ax, grid: pd.DataFrame, boundary: pd.DataFrame) -> None:
+    """Searched n_s* per n_r (black points) with their intervals (bars), on the heat map's cell coordinates."""
+    rows = list(grid.index)
+    found = boundary[np.isfinite(boundary["value"].to_numpy(float)) & boundary["n_r"].isin(rows)]
+    if found.empty or (np.asarray(grid.columns, dtype=float) > 0).sum() < 2:
+        return
+    x = _cell_x(grid, found["value"].to_numpy(float))
+    low, high = _cell_x(grid, found["low"].to_numpy(float)), _cell_x(grid, found["high"].to_numpy(float))
+    y = np.array([rows.index(n) for n in found["n_r"]]) + 0.5
+    ax.errorbar(x, y, xerr=[x - low, high - x], fmt="o", color="black", capsize=4, markersize=6, linewidth=2)
+
+
+def _panel_boundary(boundary: pd.DataFrame | None, sub: pd.DataFrame, keys: list[str]) -> pd.DataFrame | None:
+    """The boundary rows of one panel (same λ and other panel keys); None without a boundary table."""
+    if boundary is None or boundary.empty or "n_r" not in boundary or boundary["knob"].iloc[0] != "n_s":
+        return None
+    mask = np.ones(len(boundary), dtype=bool)
+    for k in keys:
+        if k in boundary:
+            mask &= boundary[k].to_numpy() == sub[k].iloc[0]
+    return boundary[mask]
+
+
 @seaborn_style
 def phase_diagram(df: pd.DataFrame, distance: str = "frechet", steady: int | None = None,
-                  table: pd.DataFrame | None = None) -> Figure:
-    """Heat map of n_e / n_r (annotated) per λ; black line: the admissibility boundary n_e / n_r = 1.
+                  table: pd.DataFrame | None = None, boundary: pd.DataFrame | None = None) -> Figure:
+    """Heat map of n_e / n_r (annotated) per λ; black: the admissibility boundary n_e / n_r = 1.
 
     `table` is `effective_sample_size(...)` when already computed; otherwise it is computed here.
+    `boundary` is a boundary search's table (`madray.load_boundary`) over n_s: its n_s* per n_r
+    are drawn as points with interval bars instead of the contour through the cells.
     """
     rows = fresh_gaussian(df)
     if rows.empty:
@@ -61,12 +98,14 @@ def phase_diagram(df: pd.DataFrame, distance: str = "frechet", steady: int | Non
         grid = ratio_grid(sub)
         sns.heatmap(grid, ax=ax, cmap="RdBu", norm=norm, linewidths=0.5, cbar_kws={"label": "n_e / n_r (dimensionless)"})
         _annotate(ax, grid, norm)
-        _boundary(ax, grid)
+        searched = _panel_boundary(boundary, sub, keys)
+        _boundary(ax, grid) if searched is None else _searched(ax, grid, searched)
         ax.set(title=title, xlabel="n_s (synthetic samples per generation)",
                ylabel="n_r (fresh real samples per generation)")
     window = f"generations {table['steady_from'].min()}–{table['steady_to'].max()}"
     fig.suptitle(
         f"Effective sample size n_e / n_r of the fresh-data loop (MAD Fig. 10); distance: {table['distance'].iloc[0]}, "
-        f"steady state: {window}\nblack line: admissibility boundary n_e / n_r = 1 (admissible towards large n_r, small n_s); "
+        f"steady state: {window}\nblack {'line' if boundary is None else 'points: searched'} admissibility boundary "
+        f"n_e / n_r = 1{'' if boundary is None else ' with its interval'} (admissible towards large n_r, small n_s); "
         f"{describe(rows, skip=('lam', 'n_r', 'n_s'))}", fontsize="medium")
     return fig

@@ -32,6 +32,10 @@ METRIC_LABELS = {
     "recall": "recall (fraction)",
     "density": "density (ratio)",
     "coverage": "coverage (fraction)",
+    "accept_rate": "candidates kept (fraction)",
+    "oracle_all": "oracle score, all candidates",
+    "oracle_kept": "oracle score, kept samples",
+    "cap_hit": "candidate budget hit (fraction)",
 }
 KNOB_NAMES = {"lam": "λ", "param_d": "d"}  # how config columns are written in titles
 KNOBS = list(KNOB_COLUMNS)

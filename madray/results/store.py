@@ -6,6 +6,7 @@ Layout of `<out>/<sweep name>/`:
     artifacts/<id>/gen-000001-<name>          files a family keeps per generation (sample grids)
     checkpoints/<id>/gen-000001.npz           the trial's newest checkpoint (madray/sweep/checkpoint.py)
     failures/<id>.json                        why and at which generation a trial failed
+    boundary.parquet                          a boundary search's table (madray/search), one row per grid point
     .madray-owner.json                        written when madray creates the folder: only such a folder
                                               may be deleted (--overwrite)
     .madray-lock                              held (fcntl) by the one run that uses the folder
@@ -42,6 +43,7 @@ RESULTS_DIR = "results"
 ARTIFACTS_DIR = "artifacts"
 FAILURES_DIR = "failures"
 SWEEP_FILE = "sweep.yaml"
+BOUNDARY_FILE = "boundary.parquet"
 OWNER_FILE = ".madray-owner.json"
 LOCK_FILE = ".madray-lock"
 SCHEMA_FILE = "results-schema.arrow"
@@ -168,9 +170,10 @@ def load_table(path: str) -> pa.Table:
                       partition_base_dir=root, schema=schema).to_table()
 
 
-def _trial_ids(sweep_text: str) -> set[str]:
+def _trial_ids(sweep_text: str) -> set[str] | None:
+    """The trial ids sweep.yaml lists; None when it lists none (a search adds trials as it goes)."""
     try:
-        return {t["trial_id"] for t in yaml.safe_load(sweep_text)["trials"]}
+        return {t["trial_id"] for t in yaml.safe_load(sweep_text)["trials"]} or None
     except (yaml.YAMLError, TypeError, KeyError) as e:
         raise DataError(f"{SWEEP_FILE} beside the results cannot be read ({e}); it was not written by madray") from None
 
@@ -185,6 +188,36 @@ def load_results(path: str) -> pd.DataFrame:
     first = ["sweep", PARTITION_COLUMN]
     df = df[first + [c for c in df.columns if c not in first]]
     return df.sort_values([PARTITION_COLUMN, "replicate", "generation"], ignore_index=True)
+
+
+def load_trial(root_uri: str, trial_id: str) -> pd.DataFrame:
+    """One trial's rows (its partition folder only), with the trial_id column; empty if it has none."""
+    fs, root = filesystem(root_uri)
+    files = sorted(i.path for i in list_folder(fs, trial_folder(root, trial_id))
+                   if i.base_name.endswith(".parquet") and not i.base_name.startswith(TMP_PREFIX))
+    if not files:
+        return pd.DataFrame()
+    df = ds.dataset(files, filesystem=fs, format="parquet").to_table().to_pandas()
+    df.insert(1, PARTITION_COLUMN, trial_id)
+    return df.sort_values(["replicate", "generation"], ignore_index=True)
+
+
+def write_boundary(root_uri: str, table: pd.DataFrame) -> str:
+    """Write a boundary search's table (one row per grid point) beside the results, atomically."""
+    fs, root = filesystem(root_uri)
+    sink = pa.BufferOutputStream()
+    pq.write_table(pa.Table.from_pandas(table, preserve_index=False), sink)
+    return atomic_write(fs, join(root, BOUNDARY_FILE), sink.getvalue().to_pybytes())
+
+
+def load_boundary(path: str) -> pd.DataFrame | None:
+    """The boundary table of a sweep folder (or its results folder); None if it is not a search."""
+    fs, root = filesystem(sweep_folder(path))
+    target = join(root, BOUNDARY_FILE)
+    if fs.get_file_info(target).type != pafs.FileType.File:
+        return None
+    with fs.open_input_file(target) as f:
+        return pq.read_table(f).to_pandas()
 
 
 def has_results(root_uri: str) -> bool:

@@ -38,3 +38,17 @@ def format_failures(failures: pd.DataFrame) -> str:
     """Failed trials (from `load_failures`): id, generation, kind and error message."""
     with pd.option_context("display.max_rows", 200, "display.width", 200, "display.max_colwidth", 120):
         return failures.to_string(index=False)
+
+
+def boundary_columns(table: pd.DataFrame) -> list[str]:
+    """A boundary table's columns worth showing: the grid knobs that vary, then the search's answer."""
+    answer = ["knob", "statistic", "threshold", "value", "low", "high", "status", "evaluations", "trial_generations"]
+    knobs = [c for c in table.columns if c not in answer and c not in ("sweep", "replicate_generations", "at_lo", "at_hi")]
+    return [c for c in knobs if c == "point" or table[c].nunique(dropna=False) > 1] + answer
+
+
+def format_boundary(table: pd.DataFrame) -> str:
+    """The boundary table of a search (`load_boundary`), one row per grid point."""
+    with pd.option_context("display.max_rows", 200, "display.width", 200, "display.float_format", "{:.4g}".format):
+        return "boundary search: value* where the statistic crosses the threshold, interval [low, high]\n" + \
+            table[boundary_columns(table)].to_string(index=False)

@@ -14,7 +14,7 @@ import os
 import secrets
 import warnings
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any, Callable, Mapping
 
 # Ray reads these when ray.tune is imported: plain output, no per-trial loggers.
 os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
@@ -22,6 +22,7 @@ os.environ.setdefault("TUNE_DISABLE_AUTO_CALLBACK_LOGGERS", "1")
 os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
 
 import ray  # noqa: E402
+import pyarrow as pa  # noqa: E402
 from ray import tune  # noqa: E402
 
 from madray.config import TrialConfig  # noqa: E402
@@ -123,7 +124,7 @@ def start_embedded_ray(**kwargs) -> None:
                  logging_level=logging.WARNING, **kwargs)
 
 
-def _labels(sweep: Sweep) -> dict[str, str]:
+def trial_labels(sweep: Sweep) -> dict[str, str]:
     return {
         row.pop("trial_id"): " ".join(f"{k}={v}" for k, v in row.items())
         for row in sweep.grid_table()
@@ -159,31 +160,52 @@ def _warn_if_local_storage(out: str) -> None:
                       f"(a shared filesystem), or use s3://bucket/path", stacklevel=3)
 
 
-def _tuner(sweep: Sweep, root: str, trainable, progress: ProgressLines, resume: bool) -> tune.Tuner:
+def tune_dir(root: str) -> tuple[Any, str]:
+    """The filesystem and path of Tune's experiment folders beside the results."""
     fs, path = filesystem(join(root, TUNE_DIR))
+    return fs, path
+
+
+def tune_config(**kwargs: Any) -> tune.TuneConfig:
+    """What every madray Tuner shares: reused actors, Tune trials named after madray's trial ids."""
+    return tune.TuneConfig(
+        reuse_actors=True,
+        trial_name_creator=lambda t: t.config["trial"]["trial_id"],
+        trial_dirname_creator=lambda t: t.config["trial"]["trial_id"],
+        **kwargs,
+    )
+
+
+def run_config(root: str, name: str, callbacks: list[tune.Callback]) -> tune.RunConfig:
+    fs, path = tune_dir(root)
+    return tune.RunConfig(name=name, storage_path=path, storage_filesystem=fs, verbose=0, callbacks=callbacks,
+                          failure_config=tune.FailureConfig(max_failures=MAX_CRASHES))
+
+
+def results_schema(sweep: Sweep) -> pa.Schema:
+    return sweep_schema(sweep.name, sweep.param_types(), sweep.metric_names)
+
+
+def make_trainable(sweep: Sweep, root: str, shared: Mapping[str, ray.ObjectRef] | None):
+    """`tune_trial` bound to the sweep's output and schema, with per-trial resources."""
+    schema = results_schema(sweep)
+    return tune.with_resources(tune.with_parameters(tune_trial, root=root, schema=schema, shared=shared), _resources)
+
+
+def _tuner(sweep: Sweep, root: str, trainable, progress: ProgressLines, resume: bool) -> tune.Tuner:
+    fs, path = tune_dir(root)
     experiment = join(path, EXPERIMENT)
     if resume and tune.Tuner.can_restore(experiment, storage_filesystem=fs):
         return tune.Tuner.restore(experiment, trainable, resume_errored=True, storage_filesystem=fs)
     return tune.Tuner(
         trainable,
         param_space={"trial": tune.grid_search([t.to_dict() for t in sweep.trials])},
-        tune_config=tune.TuneConfig(
-            reuse_actors=True,
-            trial_name_creator=lambda t: t.config["trial"]["trial_id"],
-            trial_dirname_creator=lambda t: t.config["trial"]["trial_id"],
-        ),
-        run_config=tune.RunConfig(
-            name=EXPERIMENT,
-            storage_path=path,
-            storage_filesystem=fs,
-            verbose=0,
-            callbacks=[progress],
-            failure_config=tune.FailureConfig(max_failures=MAX_CRASHES),
-        ),
+        tune_config=tune_config(),
+        run_config=run_config(root, EXPERIMENT, [progress]),
     )
 
 
-def _record_crashes(root: str, results: tune.ResultGrid) -> None:
+def record_crashes(root: str, results: tune.ResultGrid) -> None:
     """Trials Tune gave up on (worker or node lost more than MAX_CRASHES times) get a failure record too."""
     checkpoints = CheckpointStore(root)
     for result in results:
@@ -216,19 +238,14 @@ def run_sweep(
 
 def _run_locked(sweep: Sweep, out: str, root: str, address: str | None, overwrite: bool, resume: bool,
                 emit: Callable[[str], None]) -> SweepOutcome:
-    schema = sweep_schema(sweep.name, sweep.param_types(), sweep.metric_names)
-    resuming = prepare_output(root, dump_sweep(sweep), overwrite=overwrite, resume=resume, schema=schema)
+    resuming = prepare_output(root, dump_sweep(sweep), overwrite=overwrite, resume=resume, schema=results_schema(sweep))
     ensure_ray(address)
     _warn_if_local_storage(out)
     if resuming:
         emit(f"resuming the run in {root}")
-    trainable = tune.with_resources(
-        tune.with_parameters(tune_trial, root=root, schema=schema, shared=put_shared_inputs(sweep.trials)),
-        _resources,
-    )
-    progress = ProgressLines(_labels(sweep), sweep.metric_names, emit)
-    results = _tuner(sweep, root, trainable, progress, resuming).fit()
-    _record_crashes(root, results)
+    progress = ProgressLines(trial_labels(sweep), sweep.metric_names, emit)
+    results = _tuner(sweep, root, make_trainable(sweep, root, put_shared_inputs(sweep.trials)), progress, resuming).fit()
+    record_crashes(root, results)
     failures = load_failures(root)
     return SweepOutcome(
         root=root,
