@@ -209,3 +209,10 @@ def test_memory_estimate_bounds_the_measured_peak(family, loop, params):
     peak = tracemalloc.get_traced_memory()[1]
     tracemalloc.stop()
     assert peak <= trial_memory(cfg) <= 3 * peak, (peak, trial_memory(cfg))
+
+
+def test_knobs_whose_infinity_means_something_still_accept_it():
+    sweep = parse_sweep({**BASE, "curate": {"kind": "select", "beta": float("inf")}})
+    assert sweep.trials[0].curate.beta == float("inf")
+    with pytest.raises(ConfigError, match="curate.beta = nan"):
+        parse_sweep({**BASE, "curate": {"kind": "select", "beta": float("nan")}})
