@@ -23,6 +23,7 @@ LAYERS = [
     ["madray.trial", "madray.analysis"],
     ["madray.sweep", "madray.plots"],
     ["madray.report", "madray.search"],
+    ["madray.reproduce"],
     ["madray.cli"],
     ["madray"],  # the package's own __init__: load_results
 ]

@@ -15,6 +15,7 @@ COMMANDS = {
     "show": "madray.cli.show",
     "plot": "madray.cli.plot",
     "report": "madray.cli.report",
+    "reproduce": "madray.cli.reproduce",
 }
 
 

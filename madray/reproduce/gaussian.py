@@ -1,0 +1,265 @@
+"""Gaussian reproductions: MAD §4–§5 and App. H–I, Kazdan et al.'s replace/accumulate numbers.
+
+Truth N(0, I_d), so tr Σ = d and the distances are to a known distribution. madray's indexing:
+generation 1 is the fit to the n_ini real samples; generation t ≥ 2 the loop's.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+
+import numpy as np
+import pandas as pd
+from scipy.special import digamma
+
+from madray.analysis.ess import effective_sample_size, steady_state
+from madray.plots import metric_vs_generation, phase_diagram
+from madray.reproduce.base import (
+    Z_DIRECTION,
+    Experiment,
+    Finding,
+    Verdict,
+    below,
+    exceeds,
+    matches,
+    mean_se,
+    missing,
+    rows_of,
+    values,
+)
+
+
+# --------------------------------------------------------------------------- MAD Gaussian collapse
+def _trace_ratio(trial: pd.DataFrame, generation: int) -> tuple[pd.Series, pd.Series]:
+    """Per replicate: tr Σ_t / tr Σ_truth and log(tr Σ_t / tr Σ_1)."""
+    tr = trial.pivot(index="replicate", columns="generation", values="trace_cov")
+    d = float(trial["param_d"].iloc[0])
+    return tr[generation] / d, np.log(tr[generation] / tr[1])
+
+
+def check_collapse(df: pd.DataFrame) -> Verdict:
+    """MAD §4/App. H: E tr Σ_t = λ^(t−1) tr Σ (unbiased Eq. 1 fit), and Σ_t → 0 almost surely.
+
+    "In the fully synthetic loop ... the covariance Σ_t → 0 almost surely" while the unbiased fit
+    keeps the mean of tr Σ_t at λ^(t−1)·d. The collapse is tested through E log(tr Σ_T / tr Σ_1) < 0:
+    the log of the trace is the quantity whose average drifts (the mean itself does not at λ = 1).
+    """
+    findings = []
+    for lam in values(df, "lam"):
+        trial = rows_of(df, lam=float(lam))
+        T = int(trial["generation"].max())
+        ratio, log_drop = _trace_ratio(trial, T)
+        value, se = mean_se(ratio / lam ** (T - 1))
+        findings.append(matches(f"λ={lam:g}: mean tr Σ_{T} / (λ^{T - 1} tr Σ)", value, se, 1.0, "closed form E tr Σ_t = λ^(t−1) tr Σ"))
+        value, se = mean_se(-log_drop)
+        findings.append(exceeds(f"λ={lam:g}: −mean log(tr Σ_{T} / tr Σ_1); median tr Σ_{T}/tr Σ = {ratio.median():.3g}",
+                                value, se, "Σ_t → 0 a.s.: the log trace drifts down"))
+    return COLLAPSE.verdict(findings)
+
+
+COLLAPSE = Experiment(
+    name="mad_gaussian_collapse",
+    paper="MAD (Alemohammad et al. 2024) §4, App. H",
+    claim="In the fully synthetic loop with the unbiased fit, E tr Σ_t = λ^(t−1) tr Σ while Σ_t → 0 almost surely "
+          "(the log trace drifts down; λ < 1 speeds it up).",
+    check=check_collapse,
+    figure=lambda df, root: metric_vs_generation(df, "trace_cov"),
+    cost="34 s (shared 2 cores, load 7)",
+    paper_scale=("params.gaussian.d=100", "n_ini=1000", "n_s=1000", "replicates=100", "generations=100"),
+    note="Laptop: d = 10, n = 50 per generation (the collapse is faster at small n); the paper's Gaussian runs use d = 100.",
+)
+
+
+# --------------------------------------------------------------------------- Kazdan et al. (Collapse or Thrive)
+def kazdan_mean(n: int, t: int) -> float:
+    """E σ̂²_t / σ² = ((n−1)/n)^t: each MLE fit (1/n) multiplies the expected variance by (n−1)/n."""
+    return ((n - 1) / n) ** t
+
+
+def kazdan_log(n: int, t: int) -> float:
+    """E log(σ̂²_t / σ²) = t·E log(χ²_{n−1}/n) = t·(ψ((n−1)/2) + log(2/n)); its exp is the median's value."""
+    return t * (digamma((n - 1) / 2) + math.log(2 / n))
+
+
+def check_kazdan(df: pd.DataFrame) -> Verdict:
+    """Kazdan et al. 2024 (Collapse or Thrive), Gaussian d = 1, MLE: replace shrinks as closed forms say, accumulate does not.
+
+    Replace: σ̂²_t = σ̂²_{t−1}·χ²_{n−1}/n independently per fit, so the mean ratio is ((n−1)/n)^t and
+    log σ̂²_t is a sum of t i.i.d. terms (≈ normal), whose median is ≈ exp(t·E log(χ²_{n−1}/n)).
+    """
+    findings = []
+    replace = df[df["loop"].isin(["replace", "fully_synthetic"])]
+    n, T = int(replace["n_s"].iloc[0]), int(replace["generation"].max())
+    ratio, _ = _trace_ratio(replace, T)
+    findings.append(matches(f"replace: mean σ̂²_{T}/σ²", *mean_se(ratio), kazdan_mean(n, T), f"((n−1)/n)^t, n = {n}, t = {T}"))
+    logs = np.log(ratio)
+    findings.append(matches(f"replace: mean log(σ̂²_{T}/σ²)", *mean_se(logs), kazdan_log(n, T), "t·E log(χ²_{n−1}/n)"))
+    # SE of a sample median of R near-normal values: √(π/2)·s/√R (on the log scale, mapped by exp)
+    median_se = ratio.median() * math.sqrt(math.pi / 2) * logs.std(ddof=1) / math.sqrt(len(logs))
+    findings.append(matches(f"replace: median σ̂²_{T}/σ²", ratio.median(), median_se, math.exp(kazdan_log(n, T)),
+                            "exp(t·E log(χ²_{n−1}/n))"))
+    acc, _ = _trace_ratio(df[df["loop"] == "accumulate"], T)
+    value, se = mean_se(acc)
+    findings.append(exceeds(f"accumulate: mean σ̂²_{T}/σ² − 0.9", value - 0.9, se, "accumulate stays ≈ 1 (above 0.9)"))
+    findings.append(below(f"accumulate: mean σ̂²_{T}/σ²", value, se, 1.1, "accumulate stays ≈ 1 (below 1.1)"))
+    return KAZDAN.verdict(findings)
+
+
+KAZDAN = Experiment(
+    name="kazdan_gaussian",
+    paper="Kazdan et al. 2024 (Collapse or Thrive) §3, Gaussian",
+    claim="Gaussian d = 1, MLE fit, n = 100, 100 generations: replace's mean variance ratio is ((n−1)/n)^t = 0.366 and its "
+          "median exp(t·E log(χ²_{n−1}/n)) = 0.133; accumulate stays ≈ 1.",
+    check=check_kazdan,
+    figure=lambda df, root: metric_vs_generation(df, "trace_cov"),
+    cost="not measured yet (needs issue 12 §1's MLE estimator)",
+    note="Laptop size is the paper's size (d = 1, n = 100, 100 generations); generation 1 is the fit to real data, so t = generation.",
+)
+
+
+# --------------------------------------------------------------------------- MAD Fig. 9: fresh data forgets n_ini
+def check_n_ini(df: pd.DataFrame) -> Verdict:
+    """MAD Fig. 9: the fresh-data loop's steady state does not depend on n_ini (it starts elsewhere, ends the same)."""
+    table = steady_state(df).sort_values("n_ini")
+    first = df[df["generation"] == 1].groupby("n_ini")["frechet"]
+    small, large = table.iloc[0], table.iloc[-1]
+    start_gap = first.mean().iloc[0] - first.mean().iloc[-1]
+    start_se = math.hypot(*(first.std(ddof=1) / np.sqrt(first.count())).iloc[[0, -1]])
+    findings = [exceeds(f"generation 1: FD(n_ini={small.n_ini}) − FD(n_ini={large.n_ini})", start_gap, start_se,
+                        "the start depends on n_ini (so the test can tell)")]
+    for a, b in itertools.combinations(table.itertuples(), 2):
+        findings.append(matches(f"steady FD(n_ini={a.n_ini}) − FD(n_ini={b.n_ini})", a.D_mean - b.D_mean,
+                                math.hypot(a.D_se, b.D_se), 0.0, "independence of n_ini"))
+    return N_INI.verdict(findings)
+
+
+N_INI = Experiment(
+    name="mad_fresh_n_ini",
+    paper="MAD (Alemohammad et al. 2024) §5, Fig. 9",
+    claim="In the fresh-data loop the steady state does not depend on the initial real sample size n_ini.",
+    check=check_n_ini,
+    figure=lambda df, root: metric_vs_generation(df, "frechet", hue="n_ini"),
+    cost="78 s (shared 2 cores, load 14)",
+    paper_scale=("params.gaussian.d=100", "grid.n_ini=[100,1000,10000]", "n_r=1000", "n_s=1000", "generations=100"),
+    note="Laptop: d = 5, n_r = 50, n_s = 200; distance: squared Fréchet (W2²) to the truth over the second half of the run.",
+)
+
+
+# --------------------------------------------------------------------------- MAD Fig. 10: phase diagram
+def _inadmissible(table: pd.DataFrame) -> int:
+    """Cells whose n_e / n_r lies below 1 by more than Z_DIRECTION standard errors."""
+    return int((table["ratio"] + Z_DIRECTION * table["ratio_se"] < 1).sum())
+
+
+def check_phase(df: pd.DataFrame) -> Verdict:
+    """MAD Fig. 10: λ = 1 admissible in every (n_r, n_s) cell; for λ < 1 the inadmissible region grows as λ falls."""
+    table = effective_sample_size(df)
+    findings = []
+    unbiased = table[np.isclose(table["lam"], 1.0)]
+    if unbiased.empty:
+        findings.append(missing("λ=1: lowest n_e/n_r", "these results have no λ = 1 trials"))
+    else:
+        worst = unbiased.loc[((unbiased["ratio"] - 1) / unbiased["ratio_se"]).idxmin()]
+        findings.append(Finding(f"λ=1: lowest n_e/n_r (n_r={worst.n_r}, n_s={worst.n_s})", worst.ratio, worst.ratio_se,
+                                f"admissible everywhere: not below 1 by more than {Z_DIRECTION:g} SE",
+                                bool(worst.ratio + Z_DIRECTION * worst.ratio_se >= 1)))
+    counts = {lam: _inadmissible(table[np.isclose(table["lam"], lam)]) for lam in sorted(table["lam"].unique(), reverse=True)}
+    for (hi, c_hi), (lo, c_lo) in itertools.pairwise(counts.items()):
+        findings.append(Finding(f"inadmissible cells at λ={lo:g} minus at λ={hi:g}", c_lo - c_hi, float("nan"),
+                                "direction: ≥ 0 (the admissible threshold on n_s falls with λ)", c_lo >= c_hi))
+    lowest = min(counts)
+    findings.append(Finding(f"inadmissible cells at λ={lowest:g}", counts[lowest], float("nan"),
+                            "direction: ≥ 1 (a phase transition exists for λ < 1)", counts[lowest] >= 1))
+    return PHASE.verdict(findings)
+
+
+PHASE = Experiment(
+    name="mad_phase_diagram",
+    paper="MAD (Alemohammad et al. 2024) §5, Fig. 10",
+    claim="Fresh-data loop: with λ = 1 every (n_r, n_s) is admissible (n_e ≥ n_r); with λ < 1, n_e/n_r falls below 1 "
+          "once n_s passes a threshold that is lower for smaller λ.",
+    check=check_phase,
+    figure=lambda df, root: phase_diagram(df),
+    cost="134 s (shared 2 cores, load 12)",
+    paper_scale=("params.gaussian.d=100", "grid.n_r=[100,300,1000,3000,10000]", "grid.n_s=[0,1000,3000,10000]",
+                 "generations=100"),
+    note="Laptop: d = 10, n_r ≤ 200, n_s ≤ 500, 100 replicates.",
+)
+
+
+# --------------------------------------------------------------------------- MAD App. H.2: synthetic augmentation
+def check_augmentation(df: pd.DataFrame) -> Verdict:
+    """MAD App. H.2: with a fixed real set of n_r > d samples, adding synthetic data gives n_e < n_r."""
+    table = effective_sample_size(df)
+    findings = []
+    for row in table[table["n_r"] > table["param_d"]].itertuples():
+        findings.append(below(f"n_e/n_r at n_r={row.n_r}, n_s={row.n_s}, d={row.param_d}", row.ratio, row.ratio_se, 1.0,
+                              "synthetic augmentation is inadmissible once n_r > d"))
+    return AUGMENTATION.verdict(findings)
+
+
+AUGMENTATION = Experiment(
+    name="mad_synthetic_augmentation",
+    paper="MAD (Alemohammad et al. 2024) App. H.2",
+    claim="Synthetic augmentation (a fixed real set plus synthetic data of the previous generation) gives n_e < n_r once n_r > d.",
+    check=check_augmentation,
+    figure=lambda df, root: metric_vs_generation(df, "frechet", hue="n_s", style="n_r"),
+    cost="103 s (shared 2 cores, load 16)",
+    paper_scale=("params.gaussian.d=100", "grid.n_r=[200,1000,5000]", "n_ini=5000", "grid.n_s=[1000,10000]"),
+    note="Laptop: d = 5; the fixed real set is the first n_r of generation 1's n_ini = 200 real samples.",
+)
+
+
+# --------------------------------------------------------------------------- MAD App. I, Fig. 33: memory K
+def check_memory(df: pd.DataFrame) -> Verdict:
+    """MAD Fig. 33: sampling from the last K models raises n_e/n_r, sublinearly in K."""
+    table = effective_sample_size(df).sort_values("K")
+    first, last = table.iloc[0], table.iloc[-1]
+    findings = [exceeds(f"n_e/n_r(K={last.K}) − n_e/n_r(K={first.K})", last.ratio - first.ratio,
+                        math.hypot(first.ratio_se, last.ratio_se), "memory boosts n_e (increases with K)")]
+    for a, b in itertools.pairwise(table.itertuples()):
+        gain = b.ratio / a.ratio
+        findings.append(below(f"n_e/n_r(K={b.K}) / n_e/n_r(K={a.K})", gain, gain * math.hypot(a.ratio_se / a.ratio, b.ratio_se / b.ratio),
+                              b.K / a.K, "sublinear in K"))
+    return MEMORY.verdict(findings)
+
+
+MEMORY = Experiment(
+    name="mad_memory_k",
+    paper="MAD (Alemohammad et al. 2024) App. I, Experiment 2, Fig. 33",
+    claim="Drawing each synthetic sample from a model picked at random among the last K generations raises n_e/n_r, sublinearly in K.",
+    check=check_memory,
+    figure=lambda df, root: metric_vs_generation(df, "frechet", hue="K"),
+    cost="113 s (shared 2 cores, load 15)",
+    paper_scale=("params.gaussian.d=100", "n_r=1000", "n_s=10000", "n_ini=1000"),
+    note="Laptop: d = 5, n_r = 50, n_s = 500 (the paper: n_r = 10³, n_s = 10⁴).",
+)
+
+
+# --------------------------------------------------------------------------- MAD App. I, Fig. 34: mixture p
+def check_mixture(df: pd.DataFrame) -> Verdict:
+    """MAD Fig. 34: the steady-state distance falls with the real fraction p and with the training-set size n."""
+    table = steady_state(df)
+    findings = []
+    for axis, other in (("p", "n_ini"), ("n_ini", "p")):
+        for fixed, rows in table.groupby(other):
+            for a, b in itertools.pairwise(rows.sort_values(axis).itertuples()):
+                findings.append(exceeds(f"{other}={fixed:g}: FD({axis}={getattr(a, axis):g}) − FD({axis}={getattr(b, axis):g})",
+                                        a.D_mean - b.D_mean, math.hypot(a.D_se, b.D_se), f"the distance falls as {axis} grows"))
+    return MIXTURE.verdict(findings)
+
+
+MIXTURE = Experiment(
+    name="mad_mixture_p",
+    paper="MAD (Alemohammad et al. 2024) App. I, Fig. 34",
+    claim="With a fraction p of fresh real data in training sets of n samples, the steady-state distance to the truth "
+          "falls as p grows and as n grows.",
+    check=check_mixture,
+    figure=lambda df, root: metric_vs_generation(df, "frechet", hue="p"),
+    cost="112 s (shared 2 cores, load 16)",
+    paper_scale=("params.gaussian.d=100", "grid.n_ini=[1000,3000,10000]"),
+    note="Laptop: d = 5, n ∈ {50, 200, 800}; distance: squared Fréchet (W2²) to the truth (the paper: Wasserstein).",
+)
+
+EXPERIMENTS = (COLLAPSE, KAZDAN, N_INI, PHASE, AUGMENTATION, MEMORY, MIXTURE)
