@@ -18,6 +18,13 @@ from madray.errors import ConfigError
 
 
 # --------------------------------------------------------------------------- generic parsing
+# Floats must be finite (YAML `.inf`, `.nan`, `1.0e+400`), except a knob annotated `ExtendedFloat`,
+# whose infinities mean something (a threshold of -inf accepts everything, beta = inf picks the
+# best); NaN is refused everywhere.
+INFINITY_ALLOWED = "±inf allowed"
+ExtendedFloat = typing.Annotated[float, INFINITY_ALLOWED]
+
+
 def _type_name(tp: Any) -> str:
     return getattr(tp, "__name__", str(tp))
 
@@ -25,6 +32,11 @@ def _type_name(tp: Any) -> str:
 def _coerce(value: Any, tp: Any, where: str) -> Any:
     """Check `value` against the annotation `tp`; ints are accepted where floats are."""
     origin = typing.get_origin(tp)
+    if origin is typing.Annotated:
+        base, *extras = typing.get_args(tp)
+        if INFINITY_ALLOWED in extras and isinstance(value, float) and math.isinf(value):
+            return value
+        return _coerce(value, base, where)
     if origin in (typing.Union, types.UnionType):
         args = typing.get_args(tp)
         if value is None and type(None) in args:
@@ -41,6 +53,8 @@ def _coerce(value: Any, tp: Any, where: str) -> Any:
         (item_tp, _) = typing.get_args(tp)
         return tuple(_coerce(v, item_tp, f"{where}[{i}]") for i, v in enumerate(value))
     if tp is float and isinstance(value, (int, float)) and not isinstance(value, bool):
+        if not math.isfinite(value):  # YAML `.inf`, `.nan` and `1e400` (which parses as inf)
+            raise ConfigError(f"{where} = {value!r}: expected a finite number")
         return float(value)
     if tp is int and isinstance(value, float) and value.is_integer() and abs(value) < 2**53:
         return int(value)  # YAML "1e4" parses as a float
@@ -57,7 +71,7 @@ def from_mapping(cls: type, data: Any, where: str) -> Any:
         data = {}
     if not isinstance(data, Mapping):
         raise ConfigError(f"{where}: expected a mapping of keys to values, got {data!r}")
-    hints = typing.get_type_hints(cls)
+    hints = typing.get_type_hints(cls, include_extras=True)
     names = [f.name for f in dataclasses.fields(cls) if f.init]
     unknown = sorted(set(data) - set(names))
     if unknown:
@@ -120,13 +134,13 @@ class Curate:
     }
 
     kind: str = "none"
-    threshold: float = -math.inf  # verify: accept when the (noisy) oracle score >= threshold
+    threshold: ExtendedFloat = -math.inf  # verify: accept when the (noisy) oracle score >= threshold
     keep: float = 1.0  # verify: accept the best `keep` fraction of a first draw of n_s / keep candidates
     noise: float = 0.0  # verify, select: s.d. of Gaussian noise added to the oracle score
     flip: float = 0.0  # verify: probability that each accept/reject decision is flipped
     cap: float = 10.0  # verify: at most cap · n_s candidates drawn per replicate and generation
     candidates: int = 4  # select: K candidates per kept sample
-    beta: float = 1.0  # select: P(choose i) ∝ exp(beta · score_i); inf = best of K
+    beta: ExtendedFloat = 1.0  # select: P(choose i) ∝ exp(beta · score_i); inf = best of K
     gamma: float = 0.0  # correct: strength in [0, 1]; 0 = no correction, 1 = samples of the truth
 
     def __post_init__(self) -> None:

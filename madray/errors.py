@@ -15,3 +15,7 @@ class ConfigError(MadrayError, ValueError):
 
 class DataError(MadrayError, ValueError):
     """Results or options that a figure, report or analysis cannot use."""
+
+
+class BusyError(MadrayError, RuntimeError):
+    """A sweep folder that another run is using; the message names that run's host and pid."""

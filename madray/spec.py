@@ -12,6 +12,9 @@ import dataclasses
 import hashlib
 import itertools
 import json
+import math
+import os
+import re
 import typing
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,6 +31,37 @@ from madray.models import FAMILIES, family_class, validate_family
 SWEEP_ONLY_KEYS = ("name", "params", "grid")
 _KNOBS = [f.name for f in dataclasses.fields(TrialConfig) if f.name not in ("params", "sweep", "trial_id")]
 CURATE = "curate"  # grid keys curate.<key> set one knob of the trial's Curate
+DEFAULT_MAX_TRIALS = 100_000  # a grid is counted (product of axis lengths) and refused above this before expanding
+# The sweep name becomes one folder, <out>/<name>, that --overwrite may delete: one path component,
+# never ".", ".." or hidden, nothing a shell or another OS reads specially.
+NAME_RULE = "letters, digits, '_', '-' and '.', not starting with '.', at most 100 characters"
+_NAME = re.compile(r"[A-Za-z0-9_-][A-Za-z0-9_.-]{0,99}")
+
+
+class UniqueKeyLoader(yaml.SafeLoader):
+    """`yaml.safe_load` semantics (no Python tags), but a key given twice in one mapping is an error
+    instead of silently keeping the last value."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict:
+        seen: dict[Any, int] = {}
+        for key_node, _ in node.value:
+            if key_node.tag == "tag:yaml.org,2002:merge":  # `<<: *base` may be overridden on purpose
+                continue
+            key = self.construct_object(key_node, deep=deep)
+            try:
+                first = seen.get(key)
+            except TypeError:  # a list or mapping as a key
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"unhashable key {key!r}", key_node.start_mark) from None
+            if first is not None:
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"duplicate key {key!r} (first on line {first})", key_node.start_mark)
+            seen[key] = key_node.start_mark.line + 1
+        return super().construct_mapping(node, deep=deep)
+
+
+def read_yaml(text: str) -> Any:
+    return yaml.load(text, Loader=UniqueKeyLoader)  # noqa: S506 - a SafeLoader subclass
 
 
 def trial_from_dict(data: Mapping[str, Any]) -> TrialConfig:
@@ -104,7 +138,82 @@ def _check_grid(grid: Any) -> dict[str, list]:
             )
         if not isinstance(values, list) or not values:
             raise ConfigError(f"grid.{key} = {values!r}: expected a non-empty list of values")
+        _check_distinct(key, values)
     return dict(grid)
+
+
+def _canonical(value: Any) -> Any:
+    """A hashable stand-in under which equal knob values collide (1 and 1.0, lists equal item by item)."""
+    if isinstance(value, bool) or value is None or isinstance(value, str):
+        return (type(value).__name__, value)
+    if isinstance(value, (int, float)):
+        return ("number", float(value))
+    return ("json", json.dumps(value, sort_keys=True, default=str))
+
+
+def _check_distinct(key: str, values: list) -> None:
+    """Equal values on one axis would run identical trials under two ids."""
+    seen: dict[Any, int] = {}
+    for i, value in enumerate(values):
+        j = seen.setdefault(_canonical(value), i)
+        if j != i:
+            raise ConfigError(f"grid.{key} = {values!r}: {values[j]!r} (item {j}) and {value!r} (item {i}) "
+                              f"are the same value; list each value once")
+
+
+def _check_grid_families(grid: Mapping[str, list], family: Any, source: str) -> None:
+    """`<family>.<param>` axes must belong to a family the sweep runs, else they only multiply trials."""
+    if family is None and "family" not in grid:
+        return  # building the trials reports the missing family
+    used = [str(f) for f in grid.get("family", [family])]
+    for key in grid:
+        fam, _, param = key.partition(".")
+        if not param or fam == CURATE:
+            continue
+        if fam not in used:
+            raise ConfigError(f"{source}: grid.{key}: the sweep runs family {', '.join(map(repr, used))}, "
+                              f"not {fam!r}; remove the axis or add {fam!r} to family")
+        names = [f.name for f in dataclasses.fields(family_class(fam).Params)]
+        if param not in names:
+            raise ConfigError(f"{source}: grid.{key}: family {fam!r} has no parameter {param!r}; "
+                              f"allowed: {', '.join(names)}")
+
+
+def _check_grid_size(grid: Mapping[str, list], max_trials: int, source: str) -> None:
+    """Count the grid before expanding it: 10^9 points would take gigabytes just to list."""
+    count = math.prod(len(values) for values in grid.values())
+    if count > max_trials:
+        sizes = " × ".join(f"{len(v)} {k}" for k, v in grid.items())
+        raise ConfigError(f"{source}: the grid has {count:,} points ({sizes}), more than --max-trials = "
+                          f"{max_trials:,}; shrink the grid or raise --max-trials")
+
+
+def check_name(name: Any, source: str) -> str:
+    if not isinstance(name, str) or not _NAME.fullmatch(name):
+        raise ConfigError(f"{source}: name = {name!r}: a sweep name is one folder name made of {NAME_RULE}")
+    return name
+
+
+def machine_memory() -> int:
+    """Physical memory of this machine in bytes."""
+    return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+
+
+def trial_memory(cfg: TrialConfig) -> int:
+    """Estimated peak bytes of one trial (`Family.memory_bytes` of the samples its loop holds)."""
+    return family_class(cfg.family).memory_bytes(cfg, loop_class(cfg.loop).samples_held(cfg))
+
+
+def check_memory(sweep: "Sweep", limit: int, source: str) -> None:
+    """Refuse a sweep whose largest trial would not fit in `limit` bytes (before Ray starts)."""
+    cfg = max(sweep.trials, key=trial_memory)
+    need = trial_memory(cfg)
+    if need > limit:
+        raise ConfigError(
+            f"{source}: trial {cfg.trial_id} ({cfg.family}, {cfg.loop}, generations = {cfg.generations}, "
+            f"replicates = {cfg.replicates}, n_ini = {cfg.n_ini}, n_s = {cfg.n_s}) needs about "
+            f"{need / 2**30:,.1f} GiB, more than this machine's {limit / 2**30:,.1f} GiB; "
+            f"make it smaller or pass --force to run it anyway")
 
 
 def _trial_id(index: int, point: Mapping[str, Any]) -> str:
@@ -191,8 +300,8 @@ def _build_trial(spec: Mapping[str, Any], point: Mapping[str, Any], name: str, i
     return cfg
 
 
-def parse_sweep(spec: Any, source: str = "<sweep>") -> Sweep:
-    """Validate a sweep mapping and expand its grid. Raises ConfigError on any problem."""
+def parse_sweep(spec: Any, source: str = "<sweep>", max_trials: int = DEFAULT_MAX_TRIALS) -> Sweep:
+    """Validate a sweep mapping and expand its grid (at most `max_trials` points). Raises ConfigError."""
     if not isinstance(spec, Mapping):
         raise ConfigError(f"{source}: expected a YAML mapping at the top level")
     spec = dict(spec)
@@ -202,9 +311,7 @@ def parse_sweep(spec: Any, source: str = "<sweep>") -> Sweep:
     unknown = sorted(set(spec) - set(allowed))
     if unknown:
         raise ConfigError(f"{source}: unknown key {unknown[0]!r}; allowed keys: {', '.join(allowed)}")
-    name = spec.get("name")
-    if not isinstance(name, str) or not name or not all(c.isalnum() or c in "-_." for c in name):
-        raise ConfigError(f"{source}: name = {name!r}: give the sweep a name made of letters, digits, '-', '_', '.'")
+    name = check_name(spec.get("name"), source)
     params = spec.get("params") or {}
     if not isinstance(params, Mapping):
         raise ConfigError(f"{source}: params: expected a mapping of family -> parameters")
@@ -212,6 +319,8 @@ def parse_sweep(spec: Any, source: str = "<sweep>") -> Sweep:
         if fam not in FAMILIES:
             raise ConfigError(f"params.{fam}: unknown model family {fam!r}; known: {', '.join(FAMILIES)}")
     grid = _check_grid(spec.get("grid"))
+    _check_grid_families(grid, spec.get("family"), source)
+    _check_grid_size(grid, max_trials, source)
     points = [dict(zip(grid, combo)) for combo in itertools.product(*grid.values())] or [{}]
     trials = []
     for i, point in enumerate(points):
@@ -232,7 +341,10 @@ def apply_overrides(spec: dict[str, Any], overrides: list[str]) -> dict[str, Any
         key, sep, raw = item.partition("=")
         if not sep:
             raise ConfigError(f"--set {item!r}: expected key=value, e.g. --set generations=5")
-        value = yaml.safe_load(raw)
+        try:
+            value = read_yaml(raw)
+        except yaml.YAMLError as e:
+            raise ConfigError(f"--set {item!r}: not a valid YAML value: {e}") from None
         parts = key.split(".")
         node = spec
         for part in parts[:-1]:
@@ -242,23 +354,48 @@ def apply_overrides(spec: dict[str, Any], overrides: list[str]) -> dict[str, Any
     return spec
 
 
-def load_sweep(path: str | Path, overrides: list[str] | None = None) -> Sweep:
-    """Read a sweep YAML file (`yaml.safe_load`), apply overrides, validate and expand it."""
-    return parse_sweep(read_spec(path, overrides), str(path))
+def read_sweep_file(path: Path) -> Any:
+    """The YAML document in `path`; every way of not being a readable YAML file is a ConfigError."""
+    if path.is_dir():
+        raise ConfigError(f"sweep file {str(path)!r} is a directory; give the path of a .yaml file")
+    if not path.exists():
+        raise ConfigError(f"sweep file {str(path)!r} does not exist")
+    try:
+        text = path.read_bytes().decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise ConfigError(f"{path}: not UTF-8 text (byte {e.object[e.start]:#04x} at offset {e.start}); "
+                          f"save the sweep file as UTF-8") from None
+    except OSError as e:
+        raise ConfigError(f"{path}: cannot be read: {e.strerror}") from None
+    try:
+        return read_yaml(text)
+    except yaml.YAMLError as e:
+        raise ConfigError(f"{path}: not valid YAML: {e}") from None
 
 
 def read_spec(path: str | Path, overrides: list[str] | None = None) -> Any:
-    """A sweep YAML file as read by `yaml.safe_load`, with `key=value` overrides applied."""
-    path = Path(path)
-    if not path.is_file():
-        raise ConfigError(f"sweep file {str(path)!r} does not exist")
-    try:
-        spec = yaml.safe_load(path.read_text())
-    except yaml.YAMLError as e:
-        raise ConfigError(f"{path}: not valid YAML: {e}") from None
+    """A sweep YAML file (safe, duplicate keys refused) with `key=value` overrides applied."""
+    spec = read_sweep_file(Path(path))
     if isinstance(spec, dict) and overrides:
         spec = apply_overrides(spec, overrides)
     return spec
+
+
+def load_sweep(
+    path: str | Path,
+    overrides: list[str] | None = None,
+    *,
+    max_trials: int = DEFAULT_MAX_TRIALS,
+    force: bool = False,
+) -> Sweep:
+    """Read a sweep YAML file, apply overrides, validate and expand it.
+
+    Unless `force`, a sweep whose largest trial would not fit in this machine's memory is refused.
+    """
+    sweep = parse_sweep(read_spec(path, overrides), str(path), max_trials=max_trials)
+    if not force:
+        check_memory(sweep, machine_memory(), str(path))
+    return sweep
 
 
 def dump_sweep(sweep: Sweep) -> str:

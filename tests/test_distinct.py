@@ -36,7 +36,7 @@ def base_config(family: str, loop: str, cache_dir: str | None = None) -> TrialCo
     if family in TINY:
         cfg = deep_config(family, cache_dir, params=TINY[family], n_ini=30, n_s=30, generations=4)
         return raw(cfg, loop=loop, **BASE)
-    cfg = trial_config(family=family, loop=loop, generations=4, replicates=3, n_ini=30, seed=3,
+    cfg = trial_config(family=family, loop=loop, generations=4, replicates=3, n_ini=30, n_r=BASE["n_r"], seed=3,
                        params={family: SMALL[family]})
     return raw(cfg, **BASE)
 

@@ -26,6 +26,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                    help="override a sweep key (YAML value), as in madray run")
     p.add_argument("--overwrite", action="store_true", help="delete earlier results of this reproduction first")
+    p.add_argument("--force", action="store_true",
+                   help="run even if a trial's memory estimate exceeds this machine's memory (the paper's sizes)")
 
 
 def catalogue() -> str:
@@ -44,7 +46,7 @@ def run(args: argparse.Namespace) -> int:
     if args.name not in EXPERIMENTS:
         raise ConfigError(f"reproduction {args.name!r} is not known; known: {', '.join(EXPERIMENTS)} (madray reproduce --list)")
     outcome = run_experiment(EXPERIMENTS[args.name], args.out, scale=args.scale, overrides=args.overrides,
-                             overwrite=args.overwrite)
+                             overwrite=args.overwrite, force=args.force)
     print(outcome.verdict.text())
     print(f"report page: {outcome.page}")
     if outcome.failed:

@@ -13,7 +13,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from madray.spec import load_sweep
+from madray.spec import DEFAULT_MAX_TRIALS, load_sweep
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -23,6 +23,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="Ray cluster to use ('auto' or host:port); default: $RAY_ADDRESS, else an embedded local Ray")
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                    help="override a sweep key (YAML value), e.g. --set generations=5 --set params.gaussian.d=10")
+    p.add_argument("--max-trials", type=int, default=DEFAULT_MAX_TRIALS, metavar="N",
+                   help="refuse a grid of more than N points, counted before it is expanded (default: %(default)s)")
+    p.add_argument("--force", action="store_true",
+                   help="run even if a trial's memory estimate exceeds this machine's memory")
     p.add_argument("--dry-run", action="store_true",
                    help="print the resolved grid, its grid points and distinct trials, run nothing")
     p.add_argument("--verbose", action="store_true",
@@ -64,7 +68,7 @@ def run_options(args: argparse.Namespace) -> dict:
 
 
 def run(args: argparse.Namespace) -> int:
-    sweep = load_sweep(args.sweep, args.overrides)
+    sweep = load_sweep(args.sweep, args.overrides, max_trials=args.max_trials, force=args.force)
     if args.dry_run:
         print_dry_run(sweep, args.out)
         return 0

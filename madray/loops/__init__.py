@@ -31,20 +31,20 @@ def loop_class(name: str) -> type[Loop]:
 
 
 def validate_loop(cfg: TrialConfig, family) -> None:
-    """Loop checks plus the family's minimum training-set size for every generation."""
+    """Loop checks plus the family's minimum training-set size, in time independent of `generations`."""
     loop = loop_class(cfg.loop)
     loop.validate(cfg)
     minimum = family.min_train_size(cfg.params)
     require(cfg.n_ini >= minimum, "n_ini", cfg.n_ini,
             f"family {cfg.family!r} needs at least {minimum} training samples")
-    for t in range(2, cfg.generations + 1):
-        size = loop.train_size(cfg, t)
-        if size < minimum:
-            raise ConfigError(
-                f"loop {cfg.loop!r} gives generation {t} a training set of {size} samples "
-                f"(n_r = {cfg.n_r}, n_s = {cfg.n_s}, K = {cfg.K}, p = {cfg.p}); "
-                f"family {cfg.family!r} needs at least {minimum}"
-            )
+    smallest = loop.smallest_train_set(cfg)
+    if smallest is not None and smallest[1] < minimum:
+        t, size = smallest
+        raise ConfigError(
+            f"loop {cfg.loop!r} gives generation {t} a training set of {size} samples "
+            f"(n_r = {cfg.n_r}, n_s = {cfg.n_s}, K = {cfg.K}, p = {cfg.p}); "
+            f"family {cfg.family!r} needs at least {minimum}"
+        )
 
 
 __all__ = ["LOOPS", "Loop", "LoopData", "loop_class", "validate_loop"]

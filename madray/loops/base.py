@@ -73,6 +73,29 @@ class Loop:
     needs_synthetic: ClassVar[bool] = False  # n_s >= 1 required (a loop that trains on synthetic samples)
 
     @classmethod
+    def smallest_train_set(cls, cfg: TrialConfig) -> tuple[int, int] | None:
+        """(generation, size) of the smallest training set among generations 2..G; None if G = 1.
+
+        Closed form, so that checking a sweep costs the same for 10 or 10^12 generations: every
+        loop's `train_size` is non-decreasing in t (accumulate and memory grow, the others are
+        constant), so the minimum is generation 2's. A loop whose training set can shrink must
+        override this (tests/test_loops.py checks every registered loop against all t).
+        """
+        return None if cfg.generations < 2 else (2, cls.train_size(cfg, 2))
+
+    @classmethod
+    def largest_train_set(cls, cfg: TrialConfig) -> int:
+        """Size of the largest training set of any generation (the last one's, by the same monotonicity)."""
+        return cfg.n_ini if cfg.generations < 2 else max(cfg.n_ini, cls.train_size(cfg, cfg.generations))
+
+    @classmethod
+    def samples_held(cls, cfg: TrialConfig) -> int:
+        """Most samples per replicate a trial holds at once: generation 1's real set, the synthetic
+        generations the loop keeps, and the training set built from them (a copy, `concat`)."""
+        kept = cfg.generations - 1 if cls.memory(cfg) is None else min(cls.memory(cfg), cfg.generations)
+        return cfg.n_ini + kept * cls.n_synthetic(cfg) + cls.largest_train_set(cfg)
+
+    @classmethod
     def validate(cls, cfg: TrialConfig) -> None:
         """Loop-specific checks; raise ConfigError. Subclasses extend it with super().validate(cfg)."""
         if cls.needs_synthetic:

@@ -21,6 +21,11 @@ from madray.batch import Batch
 from madray.config import TrialConfig
 
 State = dict[str, Any]
+# A fit or a draw makes transient copies of the batch it works on (the centred data of Eq. 1, the
+# standard normals and the result of a draw, EM's log-densities beside its responsibilities), each
+# the size of the samples a loop holds or smaller; 3 covers the tracemalloc peaks measured in
+# tests/test_safety.py for every analytic family and loop with a margin.
+MEMORY_FACTOR = 3
 Metrics = dict[str, np.ndarray]  # metric name -> one value per replicate
 
 
@@ -70,6 +75,18 @@ class Family(ABC):
     def min_train_size(cls, params: Any) -> int:
         """Smallest training set a fit accepts."""
         return 1
+
+    @classmethod
+    def floats_per_sample(cls, params: Any) -> int:
+        """float64 numbers a fit keeps per training sample (d for a d-dimensional point)."""
+        return 1
+
+    @classmethod
+    def memory_bytes(cls, cfg: TrialConfig, samples: int) -> int:
+        """Estimated peak memory of one trial that holds `samples` samples per replicate at once:
+        samples × floats per sample × replicates × 8 bytes × MEMORY_FACTOR. Model weights and
+        activations of the deep families are not counted (they do not grow with the data)."""
+        return samples * cls.floats_per_sample(cfg.params) * cfg.replicates * 8 * MEMORY_FACTOR
 
     @classmethod
     def validate(cls, cfg: TrialConfig) -> None:

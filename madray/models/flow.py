@@ -66,6 +66,10 @@ class Flow(TorchFamily):
         points = sample_rosenbrock((cfg.params.n_ref,), np.random.default_rng(REFERENCE_SEED))
         return FlowShared(points, ReferenceSet.from_features(points, cfg.params.k))
 
+    @classmethod
+    def floats_per_sample(cls, params):
+        return 2
+
     def sample_real(self, n, rng):
         return {"x": sample_rosenbrock((self.replicates, n), rng)}
 

@@ -86,6 +86,10 @@ class Gaussian(Family):
     def min_train_size(cls, params):
         return 1 + ESTIMATORS[params.estimator]  # the unbiased covariance divides by n - 1
 
+    @classmethod
+    def floats_per_sample(cls, params):
+        return params.d
+
     def sample_real(self, n, rng):
         return {"x": rng.standard_normal((self.replicates, n, self.params.d))}
 

@@ -97,6 +97,10 @@ class GaussianMixture(Family):
     def min_train_size(cls, params):
         return params.components  # k-means++ needs a distinct seed per component
 
+    @classmethod
+    def floats_per_sample(cls, params):
+        return 2 + 2 * params.components  # the point, its EM log-densities and responsibilities
+
     def sample_real(self, n, rng):
         return {"x": sample_mixture_truth(self.modes, self.params.std, (self.replicates, n), rng)}
 

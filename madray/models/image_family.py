@@ -93,6 +93,10 @@ class ImageFamily(TorchFamily):
         require(p.n_ref <= held, f"params.{cfg.family}.n_ref", p.n_ref, f"the held-out set has {held} images")
 
     @classmethod
+    def floats_per_sample(cls, params):
+        return 28 * 28 + 1  # an image and its label
+
+    @classmethod
     def provides(cls, method):
         return super().provides(method) and (method != "oracle_score" or cls.conditional)
 

@@ -75,6 +75,10 @@ class LinearRegression(Family):
     def min_train_size(cls, params):
         return params.d  # OLS needs a full-rank design
 
+    @classmethod
+    def floats_per_sample(cls, params):
+        return params.d + 1  # features and label
+
     def _covariates(self, n: int, rng) -> np.ndarray:
         """(R, n, d): rows of the fixed design (cycled) or fresh draws."""
         if self.params.design == "fixed":

@@ -33,12 +33,15 @@ class Outcome:
     failed: dict[str, str]  # trial_id -> error of trials that failed
 
 
-def experiment_sweep(exp: Experiment, scale: str = "laptop", overrides: list[str] | None = None) -> Sweep:
-    """The validated sweep of `exp` at `scale` (the paper's sizes rename it `<name>-paper`) plus user `--set`s."""
+def experiment_sweep(exp: Experiment, scale: str = "laptop", overrides: list[str] | None = None,
+                     force: bool = False) -> Sweep:
+    """The validated sweep of `exp` at `scale` (the paper's sizes rename it `<name>-paper`) plus user `--set`s.
+
+    Unless `force`, a trial that would not fit in this machine's memory is refused (`load_sweep`)."""
     if scale not in SCALES:
         raise ConfigError(f"--scale = {scale!r} is not allowed; allowed: {', '.join(SCALES)}")
     paper = [*exp.paper_scale, f"name={exp.name}-paper"] if scale == "paper" else []
-    return load_sweep(exp.sweep, [*paper, *(overrides or [])])
+    return load_sweep(exp.sweep, [*paper, *(overrides or [])], force=force)
 
 
 def write_page(exp: Experiment, verdict: Verdict, figure: str, root: str, scale: str) -> str:
@@ -67,12 +70,13 @@ def run_experiment(
     scale: str = "laptop",
     overrides: list[str] | None = None,
     overwrite: bool = False,
+    force: bool = False,
     emit: Callable[[str], None] = print,
 ) -> Outcome:
     """Run (or resume) the sweep, draw the figure, check the claim, write the page (`out` must be local)."""
     if "://" in out:
         raise ConfigError(f"--out = {out!r} is not allowed: madray reproduce writes its page to a local folder")
-    sweep = experiment_sweep(exp, scale, overrides)
+    sweep = experiment_sweep(exp, scale, overrides, force=force)
     result = run_sweep(sweep, out, overwrite=overwrite, emit=emit)
     df = load_results(result.root)
     verdict = exp.check(df)

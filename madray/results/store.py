@@ -7,15 +7,24 @@ Layout of `<out>/<sweep name>/`:
     checkpoints/<id>/gen-000001.npz           the trial's newest checkpoint (madray/sweep/checkpoint.py)
     failures/<id>.json                        why and at which generation a trial failed
     boundary.parquet                          a boundary search's table (madray/search), one row per grid point
+    .madray-owner.json                        written when madray creates the folder: only such a folder
+                                              may be deleted (--overwrite)
+    .madray-lock                              held (fcntl) by the one run that uses the folder
+    results-schema.arrow                      the sweep's Arrow schema; load_results checks every file against it
 Each file is written under a hidden temporary name and renamed, so a crash never
 leaves a half-written file that `load_results` would read; a crash loses at most
 the generation in progress. A generation recomputed after a crash is written
 under the same name, so it replaces the earlier file instead of adding rows.
+Every delete goes through `delete_within`, which refuses any path outside the sweep folder.
 """
 
 from __future__ import annotations
 
+import datetime
+import hashlib
+import importlib.metadata
 import json
+import os
 import uuid
 from typing import Any
 
@@ -26,6 +35,8 @@ import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 import yaml
 
+from madray.errors import DataError
+from madray.results.integrity import check_files, reference_schema
 from madray.results.schema import PARTITION_COLUMN, file_schema
 
 RESULTS_DIR = "results"
@@ -33,6 +44,9 @@ ARTIFACTS_DIR = "artifacts"
 FAILURES_DIR = "failures"
 SWEEP_FILE = "sweep.yaml"
 BOUNDARY_FILE = "boundary.parquet"
+OWNER_FILE = ".madray-owner.json"
+LOCK_FILE = ".madray-lock"
+SCHEMA_FILE = "results-schema.arrow"
 TMP_PREFIX = ".tmp-"  # hidden: pyarrow datasets skip names starting with "." or "_"
 
 
@@ -40,8 +54,6 @@ def filesystem(uri: str) -> tuple[pafs.FileSystem, str]:
     """A pyarrow filesystem and path for a local path or a URI (s3://, file://, ...)."""
     if "://" in uri:
         return pafs.FileSystem.from_uri(uri)
-    import os
-
     return pafs.LocalFileSystem(), os.path.abspath(uri)
 
 
@@ -65,11 +77,27 @@ def list_folder(fs: pafs.FileSystem, folder: str) -> list[pafs.FileInfo]:
     return fs.get_file_info(pafs.FileSelector(folder, allow_not_found=True))
 
 
-def remove_temporaries(fs: pafs.FileSystem, folder: str) -> None:
-    """Delete the temporary files a killed writer left in `folder`."""
+def is_within(root: str, path: str) -> bool:
+    """Whether `path` is `root` or below it, after resolving "." and ".." (never by string prefix alone)."""
+    root, path = os.path.normpath(root), os.path.normpath(path)
+    return path == root or path.startswith(root.rstrip("/") + "/")
+
+
+def delete_within(fs: pafs.FileSystem, root: str, path: str) -> None:
+    """Delete the file or folder `path`, which must lie inside the sweep folder `root`."""
+    if not is_within(root, path) or os.path.normpath(path) == os.path.normpath(root):
+        raise ValueError(f"refusing to delete {path!r}: it is not inside the sweep folder {root!r}")
+    if fs.get_file_info(path).type == pafs.FileType.Directory:
+        fs.delete_dir(path)
+    else:
+        fs.delete_file(path)
+
+
+def remove_temporaries(fs: pafs.FileSystem, root: str, folder: str) -> None:
+    """Delete the temporary files a killed writer left in `folder` (inside the sweep folder `root`)."""
     for info in list_folder(fs, folder):
         if info.base_name.startswith(TMP_PREFIX):
-            fs.delete_file(info.path)
+            delete_within(fs, root, info.path)
 
 
 def trial_folder(root: str, trial_id: str) -> str:
@@ -101,8 +129,8 @@ class ResultWriter:
 
     def remove_temporaries(self, trial_id: str) -> None:
         """Clean up after a writer of this trial that was killed mid-write."""
-        remove_temporaries(self.fs, trial_folder(self.root, trial_id))
-        remove_temporaries(self.fs, join(self.root, ARTIFACTS_DIR, trial_id))
+        remove_temporaries(self.fs, self.root, trial_folder(self.root, trial_id))
+        remove_temporaries(self.fs, self.root, join(self.root, ARTIFACTS_DIR, trial_id))
 
 
 def results_path(path: str) -> tuple[pafs.FileSystem, str]:
@@ -117,17 +145,44 @@ def results_path(path: str) -> tuple[pafs.FileSystem, str]:
     return fs, root
 
 
+def _data_files(fs: pafs.FileSystem, root: str) -> list[str]:
+    """Every file under `root` a pyarrow dataset would read (it skips names starting with "." or "_")."""
+    infos = fs.get_file_info(pafs.FileSelector(root, recursive=True))
+    visible = (i for i in infos if i.type == pafs.FileType.File)
+    return sorted(i.path for i in visible
+                  if not any(part[:1] in "._" for part in i.path[len(root.rstrip("/")) + 1:].split("/")))
+
+
 def load_table(path: str) -> pa.Table:
+    """Every results file of a sweep, each checked against the sweep's schema first (DataError if not)."""
     fs, root = results_path(path)
-    partitioning = ds.partitioning(pa.schema([(PARTITION_COLUMN, pa.string())]), flavor="hive")
-    dataset = ds.dataset(root, filesystem=fs, format="parquet", partitioning=partitioning)
-    if not dataset.files:
+    files = _data_files(fs, root)
+    if not files:
         raise FileNotFoundError(f"no madray results at {path!r}: no Parquet files under {root}")
-    return dataset.to_table()
+    folder = sweep_folder(root)
+    sweep_text = _read_text(fs, join(folder, SWEEP_FILE))
+    trial_ids = _trial_ids(sweep_text) if sweep_text is not None else None
+    expected = reference_schema(_read_bytes(fs, join(folder, SCHEMA_FILE)), fs, files)
+    check_files(fs, root, files, expected, trial_ids)
+    partitioning = ds.partitioning(pa.schema([(PARTITION_COLUMN, pa.string())]), flavor="hive")
+    schema = expected.append(pa.field(PARTITION_COLUMN, pa.string()))
+    return ds.dataset(files, filesystem=fs, format="parquet", partitioning=partitioning,
+                      partition_base_dir=root, schema=schema).to_table()
+
+
+def _trial_ids(sweep_text: str) -> set[str] | None:
+    """The trial ids sweep.yaml lists; None when it lists none (a search adds trials as it goes)."""
+    try:
+        return {t["trial_id"] for t in yaml.safe_load(sweep_text)["trials"]} or None
+    except (yaml.YAMLError, TypeError, KeyError) as e:
+        raise DataError(f"{SWEEP_FILE} beside the results cannot be read ({e}); it was not written by madray") from None
 
 
 def load_results(path: str) -> pd.DataFrame:
-    """All rows of a sweep as a DataFrame, sorted by trial, replicate and generation."""
+    """All rows of a sweep as a DataFrame, sorted by trial, replicate and generation.
+
+    Every file is checked against the sweep's schema first: a file that is not one madray wrote
+    for this sweep raises DataError naming it (madray/results/integrity.py)."""
     df = load_table(path).to_pandas()
     df[PARTITION_COLUMN] = df[PARTITION_COLUMN].astype(str)
     first = ["sweep", PARTITION_COLUMN]
@@ -170,11 +225,16 @@ def has_results(root_uri: str) -> bool:
     return fs.get_file_info(join(root, RESULTS_DIR)).type != pafs.FileType.NotFound
 
 
-def _read_text(fs: pafs.FileSystem, path: str) -> str | None:
+def _read_bytes(fs: pafs.FileSystem, path: str) -> bytes | None:
     if fs.get_file_info(path).type != pafs.FileType.File:
         return None
     with fs.open_input_stream(path) as f:
-        return f.read().decode()
+        return f.read()
+
+
+def _read_text(fs: pafs.FileSystem, path: str) -> str | None:
+    data = _read_bytes(fs, path)
+    return None if data is None else data.decode()
 
 
 def _short(value: Any) -> str:
@@ -194,18 +254,60 @@ def first_difference(stored: Any, new: Any, where: str = "") -> str | None:
     return next((d for key, a, b in pairs if (d := first_difference(a, b, key))), None)
 
 
-def prepare_output(root_uri: str, sweep_yaml: str, overwrite: bool = False, resume: bool = False) -> bool:
+def _version() -> str:
+    try:
+        return importlib.metadata.version("madray")
+    except importlib.metadata.PackageNotFoundError:
+        return "unknown"
+
+
+def _entries(fs: pafs.FileSystem, root: str) -> list[pafs.FileInfo]:
+    """What the sweep folder holds besides the run lock (which the runner creates first)."""
+    return [i for i in list_folder(fs, root) if i.base_name != LOCK_FILE]
+
+
+def write_owner(fs: pafs.FileSystem, root: str, sweep_yaml: str) -> None:
+    """Mark `root` as created by madray: only a marked folder may be deleted by --overwrite."""
+    record = {"created_by": "madray", "madray_version": _version(),
+              "sweep_sha256": hashlib.sha256(sweep_yaml.encode()).hexdigest(),
+              "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")}
+    atomic_write(fs, join(root, OWNER_FILE), json.dumps(record, indent=1).encode())
+
+
+def _owned(fs: pafs.FileSystem, root: str) -> bool:
+    text = _read_text(fs, join(root, OWNER_FILE))
+    try:
+        return text is not None and json.loads(text).get("created_by") == "madray"
+    except (ValueError, AttributeError):
+        return False
+
+
+def clear_owned_folder(fs: pafs.FileSystem, root: str, root_uri: str) -> None:
+    """Delete everything in a folder madray created (keeping the lock the caller holds); refuse any other."""
+    if "://" not in root_uri and os.path.islink(root):
+        raise FileExistsError(f"{root_uri} is a symbolic link; --overwrite deletes only a folder madray created there")
+    if not _owned(fs, root):
+        raise FileExistsError(
+            f"{root_uri} was not created by madray (it has no {OWNER_FILE}), so --overwrite will not delete it: "
+            f"it may hold files that are not madray's. Move or delete it yourself, or choose another --out")
+    for info in _entries(fs, root):
+        delete_within(fs, root, info.path)
+
+
+def prepare_output(root_uri: str, sweep_yaml: str, overwrite: bool = False, resume: bool = False,
+                   schema: pa.Schema | None = None) -> bool:
     """Make the sweep folder ready for a run of `sweep_yaml` (the resolved sweep); True if resuming.
 
     A folder that already holds a run of the same resolved sweep is resumed; one that
-    holds another sweep is refused (never mixed); `overwrite` deletes it first;
-    `resume` requires a run to resume.
+    holds another sweep is refused (never mixed); `overwrite` empties it first, but only if madray
+    created it (OWNER_FILE); `resume` requires a run to resume. A folder that is new (or empty)
+    gets OWNER_FILE; `schema` is kept beside the results for `load_results` to check files against.
     """
     fs, root = filesystem(root_uri)
+    if overwrite and _entries(fs, root):
+        clear_owned_folder(fs, root, root_uri)
+        write_owner(fs, root, sweep_yaml)
     stored = _read_text(fs, join(root, SWEEP_FILE))
-    if overwrite and (stored is not None or has_results(root_uri)):
-        fs.delete_dir(root)  # only a folder that holds a madray run
-        stored = None
     if stored is not None:
         difference = first_difference(yaml.safe_load(stored), yaml.safe_load(sweep_yaml))
         if difference:
@@ -213,14 +315,24 @@ def prepare_output(root_uri: str, sweep_yaml: str, overwrite: bool = False, resu
                 f"{root_uri} holds a run of a different sweep ({difference}); resume it with the same sweep "
                 f"file and --set options, pass --overwrite to delete it and start again, or choose another --out"
             )
+        _write_schema(fs, root, schema, replace=False)
         return True
     if has_results(root_uri):
         raise FileExistsError(f"{root_uri} holds results but no {SWEEP_FILE}; pass --overwrite to delete them "
                               f"and start again, or choose another --out")
     if resume:
         raise FileNotFoundError(f"nothing to resume at {root_uri}: no {SWEEP_FILE} there; run without --resume")
+    if not _entries(fs, root):  # madray creates this folder now (or it is empty): it is madray's
+        write_owner(fs, root, sweep_yaml)
+    _write_schema(fs, root, schema, replace=True)
     atomic_write(fs, join(root, SWEEP_FILE), sweep_yaml.encode())
     return False
+
+
+def _write_schema(fs: pafs.FileSystem, root: str, schema: pa.Schema | None, replace: bool) -> None:
+    path = join(root, SCHEMA_FILE)
+    if schema is not None and (replace or fs.get_file_info(path).type == pafs.FileType.NotFound):
+        atomic_write(fs, path, file_schema(schema).serialize().to_pybytes())
 
 
 # --------------------------------------------------------------------------- failure records
@@ -248,7 +360,7 @@ def clear_failure(root_uri: str, trial_id: str) -> None:
     """Forget an earlier failure of a trial that has now completed."""
     fs, root = filesystem(root_uri)
     if fs.get_file_info(failure_file(root, trial_id)).type == pafs.FileType.File:
-        fs.delete_file(failure_file(root, trial_id))
+        delete_within(fs, root, failure_file(root, trial_id))
 
 
 def load_failures(path: str) -> pd.DataFrame:

@@ -33,7 +33,7 @@ from typing import Any
 
 import numpy as np
 
-from madray.results.store import atomic_write, filesystem, join, list_folder
+from madray.results.store import atomic_write, delete_within, filesystem, join, list_folder
 
 CHECKPOINTS_DIR = "checkpoints"
 _NAME = re.compile(r"gen-(\d{6})\.npz$")
@@ -144,7 +144,7 @@ class CheckpointStore:
         atomic_write(self.fs, final, encode(saved))
         for old in self.generations(trial_id):
             if old < generation:
-                self.fs.delete_file(self.path(trial_id, old))
+                delete_within(self.fs, self.root, self.path(trial_id, old))
         return final
 
     def load_latest(self, trial_id: str) -> dict[str, Any] | None:

@@ -8,8 +8,10 @@ continues from its newest checkpoint; finished and failed trials are not re-run.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
+import secrets
 import warnings
 from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping
@@ -20,6 +22,7 @@ os.environ.setdefault("TUNE_DISABLE_AUTO_CALLBACK_LOGGERS", "1")
 os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
 
 import ray  # noqa: E402
+import pyarrow as pa  # noqa: E402
 from ray import tune  # noqa: E402
 
 from madray.config import TrialConfig  # noqa: E402
@@ -34,6 +37,7 @@ from madray.results.store import (  # noqa: E402
 )
 from madray.spec import Sweep, dump_sweep  # noqa: E402
 from madray.sweep.checkpoint import CheckpointStore  # noqa: E402
+from madray.sweep.lock import sweep_lock  # noqa: E402
 from madray.sweep.progress import Progress  # noqa: E402
 from madray.sweep.trainable import REPORT_EVERY_S, tune_trial  # noqa: E402
 
@@ -59,15 +63,65 @@ def sweep_root(out: str, name: str) -> str:
     return join(out if "://" in out else path, name)
 
 
+LOOPBACK = "127.0.0.1"
+AUTH_VARIABLES = ("RAY_AUTH_MODE", "RAY_AUTH_TOKEN", "RAY_AUTH_TOKEN_PATH")
+
+
 def ensure_ray(address: str | None = None) -> None:
-    """Connect to `address` / RAY_ADDRESS, or start an embedded local Ray (dashboard off)."""
+    """Connect to `address` / RAY_ADDRESS, or start an embedded local Ray (loopback only, dashboard off)."""
     if ray.is_initialized():
         return
     address = address or os.environ.get("RAY_ADDRESS")
     if address:
         ray.init(address=address, logging_level=logging.WARNING)
-    else:  # "local": never attach to some other Ray that happens to run on this machine
-        ray.init(address="local", include_dashboard=False, logging_level=logging.WARNING)
+    else:
+        start_embedded_ray()
+
+
+@contextlib.contextmanager
+def _loopback_node_ip():
+    """Make `ray.init` keep 127.0.0.1 as the node's address.
+
+    Ray 2.60's `ray.init(_node_ip_address="127.0.0.1")` replaces a loopback address by the machine's
+    own (`services.resolve_ip_for_localhost`) unless `ray_constants.ENABLE_RAY_CLUSTER` is off (its
+    macOS/Windows default). With the node address 127.0.0.1, the GCS, raylet, core workers, dashboard
+    agent and runtime-env agent all bind to loopback (each checks `is_localhost(node ip)`);
+    tests/test_network.py lists the sockets and fails if a later Ray stops honouring this.
+    """
+    constants = ray._private.ray_constants
+    before = constants.ENABLE_RAY_CLUSTER
+    constants.ENABLE_RAY_CLUSTER = False
+    try:
+        yield
+    finally:
+        constants.ENABLE_RAY_CLUSTER = before
+
+
+def _token_in_environment() -> None:
+    """Token authentication without writing `~/.ray/auth_token`.
+
+    A plain `ray.init()` writes a fresh token to ~/.ray/auth_token, and every later `ray start --head`
+    on the machine then turns token authentication on. Unless the user configured authentication
+    (any of AUTH_VARIABLES, or an existing token file), the embedded instance gets a fresh token in
+    this process's environment instead: its own processes inherit it and nothing is written.
+    """
+    if any(v in os.environ for v in AUTH_VARIABLES) or os.path.exists(os.path.expanduser("~/.ray/auth_token")):
+        return
+    os.environ["RAY_AUTH_MODE"] = "token"
+    os.environ["RAY_AUTH_TOKEN"] = secrets.token_hex(32)
+    # Ray read RAY_AUTH_MODE when it was imported; refresh its config and token cache as its own
+    # authentication_token_setup._enable_token_auth does.
+    ray._raylet.Config.initialize("")
+    ray._raylet.AuthenticationTokenLoader.instance().reset_cache()
+
+
+def start_embedded_ray(**kwargs) -> None:
+    """A new local Ray instance for this process only ("local": never attach to another Ray on the
+    machine), listening on 127.0.0.1 only, without a dashboard."""
+    _token_in_environment()
+    with _loopback_node_ip():
+        ray.init(address="local", _node_ip_address=LOOPBACK, include_dashboard=False,
+                 logging_level=logging.WARNING, **kwargs)
 
 
 def trial_labels(sweep: Sweep) -> dict[str, str]:
@@ -128,11 +182,15 @@ def run_config(root: str, name: str, callbacks: list[tune.Callback]) -> tune.Run
                           failure_config=tune.FailureConfig(max_failures=MAX_CRASHES))
 
 
+def results_schema(sweep: Sweep) -> pa.Schema:
+    return sweep_schema(sweep.name, sweep.param_types(), sweep.metric_names)
+
+
 def make_trainable(sweep: Sweep, root: str, shared: Mapping[str, ray.ObjectRef] | None,
                    report_every: float = REPORT_EVERY_S):
     """`tune_trial` bound to the sweep's output and schema, with per-trial resources."""
-    schema = sweep_schema(sweep.name, sweep.param_types(), sweep.metric_names)
-    bound = tune.with_parameters(tune_trial, root=root, schema=schema, shared=shared, report_every=report_every)
+    bound = tune.with_parameters(tune_trial, root=root, schema=results_schema(sweep), shared=shared,
+                                 report_every=report_every)
     return tune.with_resources(bound, _resources)
 
 
@@ -192,7 +250,13 @@ def run_sweep(
     every ~10 s; `verbose` adds a line per generation (each generation is then reported to Tune).
     """
     root = sweep_root(out, sweep.name)
-    resuming = prepare_output(root, dump_sweep(sweep), overwrite=overwrite, resume=resume)
+    with sweep_lock(root):
+        return _run_locked(sweep, out, root, address, overwrite, resume, emit, live, verbose)
+
+
+def _run_locked(sweep: Sweep, out: str, root: str, address: str | None, overwrite: bool, resume: bool,
+                emit: Callable[[str], None], live: bool, verbose: bool) -> SweepOutcome:
+    resuming = prepare_output(root, dump_sweep(sweep), overwrite=overwrite, resume=resume, schema=results_schema(sweep))
     ensure_ray(address)
     _warn_if_local_storage(out)
     if resuming:

@@ -1,0 +1,65 @@
+"""Issue 11, network exposure: an embedded sweep listens on loopback only and writes no ~/.ray/auth_token."""
+
+import ipaddress
+import os
+import subprocess
+import sys
+import time
+
+import psutil
+import pytest
+import yaml
+
+SWEEP = {"name": "net", "family": "gaussian", "loop": "fully_synthetic", "generations": 300, "replicates": 2,
+         "n_ini": 50, "n_s": 50, "grid": {"lam": [1.0, 0.9]}}
+
+
+def is_loopback(ip: str) -> bool:
+    address = ipaddress.ip_address(ip.split("%")[0])
+    mapped = getattr(address, "ipv4_mapped", None)  # gRPC's dual-stack sockets report ::ffff:127.0.0.1
+    return (mapped or address).is_loopback
+
+
+def test_loopback_check_can_fail():
+    assert is_loopback("127.0.0.1") and is_loopback("::1") and is_loopback("::ffff:127.0.0.1")
+    assert not any(is_loopback(ip) for ip in ("0.0.0.0", "::", "192.0.2.2", "::ffff:192.0.2.2"))
+
+
+def listening(proc: psutil.Process) -> list[tuple[str, str, int]]:
+    """(process name, address, port) of every listening TCP socket of `proc` and its descendants."""
+    found = []
+    for p in [proc, *proc.children(recursive=True)]:
+        try:
+            found += [(p.name(), c.laddr.ip, c.laddr.port) for c in p.net_connections(kind="inet")
+                      if c.status == psutil.CONN_LISTEN]
+        except psutil.Error:  # a worker that ended meanwhile
+            pass
+    return found
+
+
+@pytest.mark.slow
+def test_an_embedded_sweep_listens_on_loopback_only(tmp_path):
+    path = tmp_path / "net.yaml"
+    path.write_text(yaml.safe_dump(SWEEP))
+    env = {k: v for k, v in os.environ.items() if not k.startswith("RAY_AUTH")}
+    env.update(HOME=str(tmp_path / "home"), RAY_ADDRESS="")  # a user without ~/.ray and without a cluster
+    cmd = [sys.executable, "-m", "madray.cli.main", "run", str(path), "--out", str(tmp_path / "out")]
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            start_new_session=True)
+    try:
+        deadline = time.monotonic() + 180
+        while not list((tmp_path / "out" / "net").glob("results/*/gen-*.parquet")):  # the trials are running
+            assert proc.poll() is None and time.monotonic() < deadline, proc.stdout.read()
+            time.sleep(0.1)
+        sockets = listening(psutil.Process(proc.pid))
+        output, _ = proc.communicate(timeout=300)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, 9)
+            proc.wait()
+    assert proc.returncode == 0, output
+    names = {name for name, _, _ in sockets}
+    assert {"gcs_server", "raylet"} <= names, sockets  # the listing saw Ray's own servers
+    exposed = [s for s in sockets if not is_loopback(s[1])]
+    assert not exposed, exposed
+    assert not (tmp_path / "home" / ".ray").exists()  # the token lived in the environment only
