@@ -96,6 +96,12 @@ class TextShared:
     entropy_rate: float  # the truth's nats per token; NaN without one
 
 
+def known_language_inputs(language: Language, context: int, n_ref: int) -> TextShared:
+    """Shared inputs for a known language: its vocabulary, `n_ref` held-out stories drawn with a fixed seed."""
+    held = pad_rows(language.sample(n_ref, np.random.default_rng(REFERENCE_SEED)), context)
+    return TextShared(language.tokens, held, None, language, language.entropy_rate())
+
+
 class LM(TorchFamily):
     name = "lm"
     Params = Params
@@ -135,9 +141,7 @@ class LM(TorchFamily):
     def shared_inputs(cls, cfg):
         p = cfg.params
         if p.path is None:
-            lang = story_language()
-            held = pad_rows(lang.sample(p.n_ref, np.random.default_rng(REFERENCE_SEED)), p.context)
-            return TextShared(lang.tokens, held, None, lang, lang.entropy_rate())
+            return known_language_inputs(story_language(), p.context, p.n_ref)
         docs = [tokenize(d, p.context) for d in read_documents(p.path, p.max_docs)]
         pool, held = split_documents(docs)
         vocabulary = build_vocabulary(pool, p.vocab)
