@@ -8,7 +8,8 @@ fit / evaluate / artifacts / sample / total seconds, and the process's one-time 
 LeNet, if not cached, and torch's first optimizer, which imports torch._dynamo) separately.
 Then DDPM sampling of `--images` images: DDIM (`sample_steps` steps) vs ancestral (all T steps).
 
-    python benchmarks/bench_generation.py                       # all four families (many minutes)
+    python benchmarks/bench_generation.py                       # every deep family (many minutes)
+    python benchmarks/bench_generation.py --families lm --threads 1   # the language model (about 70 s)
     python benchmarks/bench_generation.py --families ddpm --threads 2
 """
 
@@ -27,7 +28,8 @@ from madray.models import make_family
 from madray.models.torch_training import module_state, seeded, stack_states
 from madray.seeding import Stream, rng
 
-SWEEPS = {"flow": "rosenbrock_flow", "ddpm": "mnist_ddpm", "wgan_gp": "mnist_wgan", "vae": "mnist_vae"}
+SWEEPS = {"flow": "rosenbrock_flow", "ddpm": "mnist_ddpm", "wgan_gp": "mnist_wgan", "vae": "mnist_vae",
+          "lm": "lm_stories"}
 HERE = os.path.dirname(os.path.abspath(__file__))
 
 

@@ -67,10 +67,10 @@ class Params:
     max_docs: int = 50_000  # documents read from `path` (the first ones)
     vocab: int = 2000  # most frequent training tokens of `path` kept (the rest become <unk>)
     context: int = 80  # tokens per sample: longer documents are truncated (the story language needs 77)
-    layers: int = 3
+    layers: int = 1  # one block of width 128: 224k parameters on the story language (121 tokens)
     heads: int = 4
-    width: int = 96
-    steps: int = 1000  # Adam steps per generation (batches of `batch_size` samples)
+    width: int = 128
+    steps: int = 600  # Adam steps per generation (batches of `batch_size` samples)
     batch_size: int = 32
     lr: float = 3e-3  # peak learning rate: linear warm-up over 5% of the steps, cosine decay to lr/10
     warm_start: bool = False  # start generation t from t-1's weights (and skip the warm-up)

@@ -21,9 +21,9 @@ Cache = list[tuple[torch.Tensor, torch.Tensor]]  # per layer: keys and values (B
 class GPTConfig:
     vocab: int
     context: int = 80  # the longest sequence the model reads
-    layers: int = 3
+    layers: int = 1
     heads: int = 4
-    width: int = 96
+    width: int = 128
 
 
 class SelfAttention(nn.Module):
