@@ -12,10 +12,10 @@ distribution, which the absorbing-chain identity gives exactly:
     H(story) = Σ_s v_s · h(s)      h(s) = −Σ_w p(w | s) log p(w | s), the end token included
     E[tokens] = Σ_s v_s            tokens per story, the end token included
 
-(the fundamental matrix N = (I − Q)⁻¹ of an absorbing Markov chain: Kemeny & Snell, *Finite
-Markov Chains*, Thm. 3.2.4, expected visits before absorption). madray's entropy rate is the
-per-token entropy H(story) / E[tokens]; a model q scored on stories of p has the per-token
-cross-entropy E_p[−log q(S)] / E[tokens], and the difference of the two is
+(the fundamental matrix N = (I − Q)⁻¹ of an absorbing Markov chain, whose entries are the expected
+visits to each transient state before absorption: Kemeny & Snell, *Finite Markov Chains*, §3.2).
+madray's entropy rate is the per-token entropy H(story) / E[tokens]; a model q scored on stories
+of p has the per-token cross-entropy E_p[−log q(S)] / E[tokens], and the difference of the two is
 KL(p ‖ q) / E[tokens] ≥ 0, the KL divergence per token (madray/models/lm.py).
 """
 

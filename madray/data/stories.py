@@ -11,10 +11,8 @@ hero plays with is referred to again later ("The ball was red and big.", "... lo
 Every choice point has alternatives that begin with different words, so the grammar expands into a
 deterministic automaton (madray/data/language.py) and a story's probability, the entropy rate and
 hence each generation's KL to the truth are exact. Word-level tokens; punctuation marks are
-tokens of their own; the end token closes every story.
-
-    >>> lang = story_language()
-    >>> lang.entropy_rate(), lang.max_length()
+tokens of their own; the end token closes every story. `story_language()`: 26,759 states, 121
+tokens, entropy rate 0.39950 nats/token (16.98 nats and 42.50 tokens per story), at most 77 tokens.
 """
 
 from __future__ import annotations

@@ -16,8 +16,10 @@ Data (`params.lm.path`):
   as in madray/data/text.py, every 10th held out; real samples are drawn without replacement from
   the rest; word-level vocabulary of the `vocab` most frequent training tokens plus <eos>, <unk>.
 
-Sampling bias λ is the softmax temperature: the next token is drawn from softmax(logits / λ), so
-λ < 1 favours likely tokens (quality) over diversity, like MAD's λ for the other families.
+Sampling bias λ is the softmax temperature (Ackley, Hinton & Sejnowski 1985; "sampling with
+temperature" in Holtzman et al. 2020): the next token is drawn from softmax(logits / λ), so λ < 1
+favours likely tokens over diversity, as MAD's λ does for the other families ("λ < 1 trades
+diversity for quality").
 
 Metrics per replicate (cross-entropies in nats per token, the end token counted as a token):
 - `cross_entropy`: −Σ log q(token | its prefix) / number of tokens, over the held-out real rows.
