@@ -302,6 +302,7 @@ def test_a_users_text_trains_and_reports_nan_kl(tmp_path):
 # --------------------------------------------------------------------------- config errors before work
 @pytest.mark.parametrize("case, params, knobs, message", [
     ("missing path", {"path": "{tmp}/nope.txt"}, {}, "params.lm.path = '{tmp}/nope.txt' is not allowed: no such file or folder"),
+    ("empty path", {"path": ""}, {}, "params.lm.path = '' is not allowed: give a .txt file or a folder"),
     ("empty file", {"path": "{tmp}/empty.txt"}, {}, "params.lm.path = '{tmp}/empty.txt' is not allowed: the text is empty"),
     ("folder without text", {"path": "{tmp}/nothing"}, {}, "is not allowed: the folder has no .txt files"),
     ("too short", {"path": "{tmp}/short.txt", "context": 80}, {}, "the text has 5 tokens, fewer than params.lm.context = 80"),

@@ -83,6 +83,8 @@ class Params:
         for key in self.positive:
             value = getattr(self, key)
             require(value > 0, f"params.lm.{key}", value, "must be > 0")
+        require(self.path is None or self.path.strip() != "", "params.lm.path", self.path,
+                "give a .txt file or a folder of .txt files, or leave the key out for madray's story language")
         require(self.width % self.heads == 0, "params.lm.width", self.width,
                 f"must be a multiple of params.lm.heads = {self.heads}")
 
