@@ -6,9 +6,12 @@ and the n_s synthetic samples for the next generation. Sizes come from the first
 sweeps/<sweep>.yaml with one replicate and `--threads` CPUs (torch threads). Printed per family:
 fit / evaluate / artifacts / sample / total seconds, and the process's one-time costs (the
 LeNet, if not cached, and torch's first optimizer, which imports torch._dynamo) separately.
-Then DDPM sampling of `--images` images: DDIM (`sample_steps` steps) vs ancestral (all T steps).
+Then DDPM sampling of `--images` images: DDIM (`sample_steps` steps) vs ancestral (all T steps), and
+the language model's sampling of `--stories` sequences of `context` tokens: with its key/value cache
+vs recomputing the whole prefix at every step.
 
-    python benchmarks/bench_generation.py                       # all four families (many minutes)
+    python benchmarks/bench_generation.py                       # every deep family (many minutes)
+    python benchmarks/bench_generation.py --families lm --threads 1   # the language model (about 70 s)
     python benchmarks/bench_generation.py --families ddpm --threads 2
 """
 
@@ -23,11 +26,13 @@ import numpy as np
 import torch
 
 from madray.models import make_family
+from madray.models.transformer import generate
 from madray.seeding import Stream, rng
 from madray.spec import load_sweep
 from madray.torch_utils import module_state, seeded, stack_states
 
-SWEEPS = {"flow": "rosenbrock_flow", "ddpm": "mnist_ddpm", "wgan_gp": "mnist_wgan", "vae": "mnist_vae"}
+SWEEPS = {"flow": "rosenbrock_flow", "ddpm": "mnist_ddpm", "wgan_gp": "mnist_wgan", "vae": "mnist_vae",
+          "lm": "lm_stories"}
 HERE = os.path.dirname(os.path.abspath(__file__))
 
 
@@ -65,11 +70,31 @@ def ddim_vs_ancestral(threads: int, images: int) -> tuple[float, float, int, int
     return t_ddim, t_anc, cfg.params.sample_steps, cfg.params.T
 
 
+@torch.no_grad()
+def lm_cache_vs_full_prefix(threads: int, stories: int) -> tuple[float, float, int]:
+    family = make_family(config("lm", threads))
+    with seeded(0, family.device):
+        gpt = family.modules()["gpt"].eval()  # an untrained network costs the same to sample
+    length = family.params.context
+
+    def full_prefix():
+        seq = torch.zeros(stories, 1, dtype=torch.long, device=family.device)
+        for _ in range(length):
+            logits, _ = gpt(seq)
+            seq = torch.cat([seq, torch.multinomial(torch.softmax(logits[:, -1], -1), 1)], dim=1)
+
+    # an untrained network rarely samples the end token, so both run (almost) all `length` steps
+    _, t_cache = timed(lambda: generate(gpt, stories, length, 1.0, eos=0))
+    _, t_full = timed(full_prefix)
+    return t_cache, t_full, length
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--families", nargs="+", default=list(SWEEPS), choices=list(SWEEPS))
     p.add_argument("--threads", type=int, default=2, help="torch threads (the trial's resources.cpu)")
     p.add_argument("--images", type=int, default=100, help="images for the DDIM vs ancestral comparison")
+    p.add_argument("--stories", type=int, default=500, help="sequences for the lm's cache vs full-prefix comparison")
     args = p.parse_args()
 
     _, t_dynamo = timed(lambda: torch.optim.Adam([torch.zeros(1, requires_grad=True)]))
@@ -81,6 +106,10 @@ def main() -> None:
         t_ddim, t_anc, steps, T = ddim_vs_ancestral(args.threads, args.images)
         print(f"ddpm sampling of {args.images} images: DDIM {steps} steps {t_ddim:.1f} s, "
               f"ancestral {T} steps {t_anc:.1f} s, ratio {t_anc / t_ddim:.1f}x")
+    if "lm" in args.families:
+        t_cache, t_full, length = lm_cache_vs_full_prefix(args.threads, args.stories)
+        print(f"lm sampling of {args.stories} sequences of {length} tokens: key/value cache {t_cache:.1f} s, "
+              f"full prefix every step {t_full:.1f} s, ratio {t_full / t_cache:.1f}x")
 
 
 if __name__ == "__main__":

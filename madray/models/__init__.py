@@ -19,6 +19,7 @@ FAMILIES: dict[str, str] = {
     "vae": "madray.models.vae:VAE",
     "ddpm": "madray.models.ddpm:DDPM",
     "wgan_gp": "madray.models.wgan_gp:WGANGP",
+    "lm": "madray.models.lm:LM",
 }
 
 
