@@ -27,7 +27,7 @@ FLOW = Experiment(
           "ends with lower recall and a larger Wasserstein distance than λ = 1.",
     check=check_flow,
     figure=lambda df, root: precision_recall(df),
-    cost="≈ 3 min (estimate: 15 s per replicate-generation measured; not timed whole)",
+    cost="407 s (shared 2 cores, load 6-9)",
     deep=True,
     paper_scale=("n_ini=10000", "n_s=10000", "generations=16", "params.flow.steps=10000", "params.flow.n_eval=10000"),
     note="Laptop: 2,000 samples per generation, 5 generations, 2 replicates, 1,000 Adam steps (the paper: 10⁴ samples, 16 generations).",

@@ -113,7 +113,7 @@ KAZDAN = Experiment(
           "median exp(t·E log(χ²_{n−1}/n)) = 0.133; accumulate stays ≈ 1.",
     check=check_kazdan,
     figure=lambda df, root: metric_vs_generation(df, "trace_cov"),
-    cost="not measured yet (needs issue 12 §1's MLE estimator)",
+    cost="89 s (shared 2 cores, load 6-9)",
     note="Laptop size is the paper's size (d = 1, n = 100, 100 generations); generation 1 is the fit to real data, so t = generation.",
 )
 
@@ -231,7 +231,7 @@ MEMORY = Experiment(
     claim="Drawing each synthetic sample from a model picked at random among the last K generations raises n_e/n_r, sublinearly in K.",
     check=check_memory,
     figure=lambda df, root: metric_vs_generation(df, "frechet", hue="K"),
-    cost="113 s (shared 2 cores, load 15)",
+    cost="61 s (shared 2 cores, load 6-9)",
     paper_scale=("params.gaussian.d=100", "n_r=1000", "n_s=10000", "n_ini=1000"),
     note="Laptop: d = 5, n_r = 50, n_s = 500 (the paper: n_r = 10³, n_s = 10⁴).",
 )

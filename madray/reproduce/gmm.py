@@ -22,7 +22,7 @@ GMM = Experiment(
           "(the diversity metric) falls with them.",
     check=check_gmm,
     figure=lambda df, root: metric_vs_generation(df, "modes_covered"),
-    cost="101 s (shared 2 cores, load 15)",
+    cost="95 s (shared 2 cores, load 6-9)",
     paper_scale=("n_ini=10000", "n_s=10000", "generations=30", "params.gmm.n_eval=10000"),
     note="Laptop: 500 samples per generation, 10 generations, 10 replicates.",
 )
