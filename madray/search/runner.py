@@ -27,6 +27,7 @@ from madray.config import KNOB_COLUMNS, TrialConfig
 from madray.loops import validate_loop
 from madray.models import family_class, validate_family
 from madray.results.store import (
+    delete_within,
     failure_file,
     filesystem,
     generation_file,
@@ -39,12 +40,14 @@ from madray.search.policy import BoundarySearch
 from madray.search.spec import SearchSweep, with_knob
 from madray.search.statistic import estimate, pool
 from madray.spec import Sweep, dump_sweep, trial_from_dict
+from madray.sweep.lock import sweep_lock
 from madray.sweep.progress import ProgressLines
 from madray.sweep.runner import (
     ensure_ray,
     make_trainable,
     put_shared_inputs,
     record_crashes,
+    results_schema,
     run_config,
     sweep_root,
     trial_labels,
@@ -227,16 +230,24 @@ def run_search(
     emit: Callable[[str], None] = print,
 ) -> SearchOutcome:
     """Search the boundary of every grid point of `plan`; results and `boundary.parquet` in `<out>/<name>/`."""
+    root = sweep_root(out, plan.sweep.name)
+    with sweep_lock(root):  # one run per sweep folder, as for `madray run`
+        return _search_locked(plan, root, address, overwrite, resume, emit)
+
+
+def _search_locked(plan: SearchSweep, root: str, address: str | None, overwrite: bool, resume: bool,
+                   emit: Callable[[str], None]) -> SearchOutcome:
     sweep = plan.sweep
-    root = sweep_root(out, sweep.name)
     # sweep.yaml holds the spec only: which trials run is decided as the search goes (each row holds its config)
-    resuming = prepare_output(root, dump_sweep(Sweep(sweep.name, sweep.spec, ())), overwrite=overwrite, resume=resume)
+    resuming = prepare_output(root, dump_sweep(Sweep(sweep.name, sweep.spec, ())), overwrite=overwrite, resume=resume,
+                              schema=results_schema(sweep))
     ensure_ray(address)
     if resuming:
         emit(f"resuming the search in {root}: trials already there are read, not run")
     fs, path = tune_dir(root)
     if fs.get_file_info(join(path, EXPERIMENT)).type.name == "Directory":
-        fs.delete_dir(join(path, EXPERIMENT))  # a crashed run's Tune state: the results on disk are the state
+        # a crashed run's Tune state: the results on disk are the state
+        delete_within(fs, filesystem(root)[1], join(path, EXPERIMENT))
     labels: dict[str, str] = {}
     searcher = BoundarySearcher(plan, root, labels, emit)
     tuner = tune.Tuner(
