@@ -86,6 +86,7 @@ def test_lambda_one_matches_the_closed_form_and_never_hurts():
     assert (frechet["ratio_low"] > 1).all(), frechet[["n_s", "ratio", "ratio_low"]]
 
 
+@pytest.mark.slow
 def test_lambda_below_one_has_a_phase_transition():
     """λ < 1: n_e / n_r drops below 1 once n_s passes a threshold, lower for smaller λ (MAD Fig. 10)."""
     n_r, sizes = 100, (30, 100, 300)

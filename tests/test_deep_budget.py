@@ -33,6 +33,7 @@ def minibatches_per_generation(monkeypatch, **knobs):
     return counts
 
 
+@pytest.mark.slow
 def test_epochs_scale_steps_with_the_growing_training_set(monkeypatch):
     counts = minibatches_per_generation(monkeypatch, epochs=1.5, batch_size=16)
     sizes = [40 + (t - 1) * 24 for t in range(1, 5)]  # accumulate: n_ini + (t − 1)·n_s

@@ -41,6 +41,7 @@ def diverging_run(ray_local, tmp_path, capsys):
     return code, path, out, out / "diverge", capsys.readouterr().out
 
 
+@pytest.mark.slow
 def test_failed_trials_are_recorded_and_the_rest_complete(diverging_run, capsys):
     code, path, out, root, printed = diverging_run
     assert code == 1 and "2 trial(s) failed" in printed

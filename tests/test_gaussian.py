@@ -63,6 +63,7 @@ def test_fully_synthetic_collapses_at_lambda_one():
     assert np.median(frechet[-1]) > np.median(frechet[0])  # collapse moves away from the truth
 
 
+@pytest.mark.slow
 def test_fresh_data_steady_state_does_not_depend_on_n_ini():
     """MAD Fig. 9: the fresh-data loop forgets its start."""
     d, reps, gens = 2, 3000, 25
@@ -92,6 +93,7 @@ def replace_trace(estimator):
     return pd.DataFrame(run_trial(cfg))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("estimator, divisor", [("mle", N_K), ("unbiased", N_K - 1)])
 def test_replace_mean_and_median_of_the_variance_match_closed_forms(estimator, divisor):
     """σ̂²_t = Π_{i≤t} χ²_{n−1,i}/divisor: mean ((n−1)/divisor)^t; log σ̂²_t is a sum of t i.i.d. terms, so its

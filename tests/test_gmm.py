@@ -67,6 +67,7 @@ def test_mode_stats_on_real_and_on_collapsed_samples():
     assert list(covered) == [0, 0] and np.all(quality == 0.0)
 
 
+@pytest.mark.slow
 def test_gmm_fully_synthetic_loop_loses_modes():
     """MAD §4: generation 1 (2000 real samples) finds the modes; small synthetic sets lose them."""
     gens, reps = 15, 4

@@ -33,6 +33,7 @@ def test_replace_grows_linearly():
     assert abs(ratio - GENS) < 0.1 * GENS
 
 
+@pytest.mark.slow
 def test_accumulate_stays_bounded():
     err = errors("accumulate")
     bound = np.pi**2 / 6 * FIRST
@@ -45,6 +46,7 @@ def test_accumulate_stays_bounded():
     assert err[-1].mean() > err[0].mean() + 4 * np.sqrt(err[-1].var() / REPS + err[0].var() / REPS)
 
 
+@pytest.mark.slow
 def test_heldout_mse_is_noise_plus_excess():
     cfg = trial_config(family="linreg", loop="replace", n_ini=T, n_s=T, generations=2, replicates=REPS, seed=4,
                        params={"linreg": {"d": D, "sigma": SIGMA, "n_test": 20000}})
@@ -86,6 +88,7 @@ def madray_errors(loop: str, design: str) -> np.ndarray:
     return column(run_trial(cfg), "test_error", G2, R2)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("loop, design", [("accumulate", "fixed"), ("accumulate", "fresh"), ("replace", "fixed")])
 def test_design_matches_simulation_and_theory(loop, design):
     ours, sim = madray_errors(loop, design), simulate(loop, design, seed=3)

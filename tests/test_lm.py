@@ -204,6 +204,7 @@ def lm_config(loop="replace", **kw):
     return parse_sweep({"name": "t", "family": "lm", "loop": loop, "params": {"lm": params}, **kw}).trials[0]
 
 
+@pytest.mark.slow
 def test_a_model_trained_on_the_truth_gets_kl_close_to_zero(mini):
     cfg = lm_config(replicates=1, n_ini=4000, params={"steps": 300, "n_ref": 2000, "n_eval": 100})
     family = LM(cfg, known_language_inputs(mini, cfg.params.context, cfg.params.n_ref))
@@ -226,6 +227,7 @@ def test_a_model_trained_on_the_truth_gets_kl_close_to_zero(mini):
     assert metrics["valid_frac"][0] > 0.9
 
 
+@pytest.mark.slow
 def test_replace_collapses_and_accumulate_does_not(mini):
     """Gerstgrasser et al.: with replace the held-out cross-entropy rises every generation; with
     accumulate it stays near generation 1 (5 generations, 3 replicates, 100 stories per generation)."""
@@ -245,6 +247,7 @@ def test_replace_collapses_and_accumulate_does_not(mini):
     assert band.max() < 0.03 and band.max() < rise.mean() / 4, acc.mean(1)
 
 
+@pytest.mark.slow
 def test_temperature_below_one_lowers_distinct_2_at_generation_1():
     """On the story language: generation 1 of a trial at λ = 1, and the same fitted models evaluated
     by a family whose λ is 0.7 (the same evaluation seed)."""

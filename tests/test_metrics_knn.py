@@ -129,12 +129,14 @@ def test_strict_equals_prdc_package_on_lattice_and_duplicates(k):
     assert prdc(gen, real, k=k, strict=True) == package_prdc(gen, real, k)
 
 
+@pytest.mark.slow
 def test_strict_equals_prdc_package_on_gaussian_5000():
     rng = np.random.default_rng(5)
     gen, real = gaussian_pair(rng, n_gen=5000, n_real=4000, d=16)
     assert prdc(gen, real, k=5, strict=True) == package_prdc(gen, real, 5)
 
 
+@pytest.mark.slow
 def test_non_strict_equals_nvlabs_semantics_on_lattice_5000():
     rng = np.random.default_rng(6)
     gen, real = lattice(rng, n_gen=5000, n_real=4500, d=2, side=40)

@@ -11,7 +11,16 @@ from madray.cli.plan import workers
 from madray.config import ConfigError
 from madray.spec import parse_sweep
 from madray.sweep import run_sweep
-from madray.sweep.plan import FamilyCost, Measured, fit_family, make_plan, makespan, memory_bytes, pilot_trials, work
+from madray.sweep.plan import (
+    FamilyCost,
+    Measured,
+    fit_family,
+    make_plan,
+    makespan,
+    memory_bytes,
+    pilot_trials,
+    work,
+)
 
 SPEC = {"name": "planned", "family": "gaussian", "loop": "accumulate", "generations": 6, "replicates": 10,
         "n_ini": 500, "n_s": 500, "grid": {"gaussian.d": [40, 80], "lam": [1.0, 0.9]}}

@@ -180,6 +180,7 @@ def test_sample_grids_show_the_saved_artifacts(results, tmp_path):
         sample_grids(df, str(tmp_path / "elsewhere"))
 
 
+@pytest.mark.slow
 def test_figures_pick_what_applies(results):
     names = set(figures(family(results, "linreg")))
     assert names == {"test_error-vs-generation", "heldout_mse-vs-generation", "linreg-replace-vs-accumulate"}

@@ -13,7 +13,6 @@ import math
 import numpy as np
 import pandas as pd
 import pytest
-
 from deep_helpers import TINY
 
 from madray.cli.main import main
@@ -102,6 +101,7 @@ BREAK = {  # each turns a run that satisfies the claim into one that does not
 }
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", list(BREAK))
 def test_cheap_check_passes_on_a_shrunk_run_and_fails_when_broken(runs, name):
     df = run_of(runs, name)
@@ -109,6 +109,7 @@ def test_cheap_check_passes_on_a_shrunk_run_and_fails_when_broken(runs, name):
     assert not passed(name, BREAK[name](df))
 
 
+@pytest.mark.slow
 def test_memory_check_tells_increase_from_decrease(runs):
     """Relabelling K in reverse turns an increase into a decrease: at most one of the two can PASS."""
     df = run_of(runs, "mad_memory_k")
@@ -120,6 +121,7 @@ def test_memory_check_passes_with_the_papers_definition(runs):
     assert passed("mad_memory_k", run_of(runs, "mad_memory_k"))
 
 
+@pytest.mark.slow
 def test_gmm_check_needs_recall_and_mode_loss(runs):
     df = run_of(runs, "mad_gmm_modes")
     fake = df.assign(recall=df["modes_covered"] / 25)  # a recall that falls with the modes, until the family reports one
@@ -165,11 +167,13 @@ def test_kazdan_closed_forms_are_the_papers_numbers():
     assert math.exp(kazdan_log(100, 100)) == pytest.approx(0.133, abs=5e-4)
 
 
+@pytest.mark.slow
 def test_kazdan_check_passes_on_an_mle_simulation_and_fails_on_the_unbiased_one():
     assert passed("kazdan_gaussian", kazdan_simulation())
     assert not passed("kazdan_gaussian", kazdan_simulation(unbiased=True))  # mean ratio stays 1, not 0.366
 
 
+@pytest.mark.slow
 def test_kazdan_check_passes_on_madrays_mle_gaussian(runs):
     assert passed("kazdan_gaussian", run_of(runs, "kazdan_gaussian"))
 
@@ -192,6 +196,7 @@ def linreg_simulation(d=10, T=50, G=8, R=1000, seed=1) -> pd.DataFrame:
     return pd.concat([frame(loop, e, "test_error", **config) for loop, e in errors.items()])
 
 
+@pytest.mark.slow
 def test_linreg_check_passes_on_a_fixed_design_simulation_and_fails_off_the_theory_line():
     df = linreg_simulation()
     assert passed("gerstgrasser_linreg", df)
@@ -205,6 +210,7 @@ def test_linreg_check_passes_on_madrays_fixed_design(runs):
 
 
 # --------------------------------------------------------------------------- the command, through Ray Tune
+@pytest.mark.slow
 def test_reproduce_runs_resumes_and_writes_its_page(ray_local, tmp_path, capsys):
     args = ["reproduce", "mad_gaussian_collapse", "--out", str(tmp_path), *sum((["--set", s] for s in SHRINK["mad_gaussian_collapse"]), [])]
     assert main(args) == 0

@@ -12,7 +12,13 @@ import pytest
 from madray.cli.main import main
 from madray.errors import DataError
 from madray.results.schema import sweep_schema
-from madray.results.store import SCHEMA_FILE, ResultWriter, generation_file, load_results, prepare_output
+from madray.results.store import (
+    SCHEMA_FILE,
+    ResultWriter,
+    generation_file,
+    load_results,
+    prepare_output,
+)
 from madray.spec import dump_sweep, parse_sweep
 from madray.trial import run_trial
 

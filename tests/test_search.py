@@ -7,9 +7,9 @@ import numpy as np
 import pandas as pd
 import pytest
 import yaml
+from helpers import trial_config
 from matplotlib.collections import LineCollection
 from matplotlib.contour import ContourSet
-from helpers import trial_config
 
 from madray.analysis import effective_sample_size
 from madray.cli.main import main
@@ -17,8 +17,16 @@ from madray.config import ConfigError
 from madray.plots import phase_diagram
 from madray.report import write_report
 from madray.results.store import load_boundary, load_results, trial_folder
-from madray.search import ADMISSIBLE, FOUND, INADMISSIBLE, NOT_CONVERGED, BoundarySearch, Estimate
-from madray.search import parse_search, run_search
+from madray.search import (
+    ADMISSIBLE,
+    FOUND,
+    INADMISSIBLE,
+    NOT_CONVERGED,
+    BoundarySearch,
+    Estimate,
+    parse_search,
+    run_search,
+)
 from madray.search.policy import grid_crossing
 from madray.spec import parse_sweep
 from madray.trial import run_trial

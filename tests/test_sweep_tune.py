@@ -51,6 +51,7 @@ def test_grid_through_tune_rows_and_columns(ray_local, sweep_file, tmp_path):
     assert len(resolved["trials"]) == 4
 
 
+@pytest.mark.slow
 def test_cli_run_and_show(ray_local, sweep_file, tmp_path, capsys):
     out = tmp_path / "cli"
     assert main(["run", str(sweep_file), "--out", str(out)]) == 0
