@@ -37,8 +37,9 @@ def test_work_follows_the_loop_and_memory_counts_the_kept_pool():
     d = 40
     assert work(cfg, 1) == 10 * ((500 + 500) * d * d + d**3)  # trains on n_ini, draws n_s for generation 2
     assert work(cfg, 6) == 10 * (3000 * d * d + d**3)  # the last generation draws nothing
-    # 8-byte samples of d floats: n_ini + the largest training set + 6 kept synthetic generations
-    assert memory_bytes(cfg, 8 * d) == 10 * 8 * d * (500 + 3000 + 6 * 500)
+    # 8-byte samples of d floats: n_ini + the largest training set + the 5 synthetic generations kept
+    # when generation 6 trains (generations 1-5 drew them)
+    assert memory_bytes(cfg, 8 * d) == 10 * 8 * d * (500 + 3000 + 5 * 500)
     mixed = parse_sweep({**SPEC, "grid": {"family": ["gaussian", "linreg"], "gaussian.d": [40, 80]}})
     assert len(mixed.trials) == 3  # linreg ignores gaussian.d
     # the cheapest of each family, then the dearest: linreg has one trial, piloted once

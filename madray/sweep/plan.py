@@ -158,12 +158,9 @@ def trial_seconds(cfg: TrialConfig, cost: FamilyCost) -> float:
 
 
 def memory_bytes(cfg: TrialConfig, bytes_per_sample: float) -> float:
-    """Samples a trial holds at its largest: generation 1's real set, a training set, the kept synthetic pool."""
-    loop = loop_class(cfg.loop)
-    kept = loop.memory(cfg) or cfg.generations
-    largest = max(train_size(cfg, t) for t in range(1, cfg.generations + 1))
-    samples = cfg.n_ini + largest + min(kept, cfg.generations) * loop.n_synthetic(cfg)
-    return cfg.replicates * bytes_per_sample * samples
+    """Bytes of the samples a trial holds at its largest (`Loop.samples_held`, the count the parse-time
+    memory check uses), at the pilot's measured bytes per sample."""
+    return cfg.replicates * bytes_per_sample * loop_class(cfg.loop).samples_held(cfg)
 
 
 def makespan(durations: list[float], workers: int) -> float:
