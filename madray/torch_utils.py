@@ -12,6 +12,7 @@ on the CPU, so `torch.save(state)` / `torch.load(path, weights_only=True)` round
 from __future__ import annotations
 
 import contextlib
+import math
 from typing import Callable, Iterator
 
 import numpy as np
@@ -29,6 +30,29 @@ def configure(cfg: TrialConfig) -> torch.device:
     if cfg.resources.gpu > 0 and torch.cuda.is_available():
         return torch.device("cuda")
     return torch.device("cpu")
+
+
+PRECISIONS = ("auto", "bf16", "fp32")
+
+
+def native_bf16(device: torch.device) -> bool:
+    """Whether bfloat16 matrix and convolution kernels run natively here: a CUDA GPU with bf16, or a
+    CPU with AVX512-BF16 or AMX (elsewhere bf16 is emulated and slower than float32)."""
+    if device.type == "cuda":
+        return torch.cuda.is_bf16_supported()
+    try:  # private but long-standing helpers; a torch without them gets float32
+        return bool(torch.cpu._is_avx512_bf16_supported() or torch.cpu._is_amx_tile_supported())
+    except AttributeError:
+        return False
+
+
+def autocast(device: torch.device, precision: str) -> contextlib.AbstractContextManager:
+    """Mixed precision for a network's forward (and so backward) pass: "bf16" runs convolutions and
+    matrix products in bfloat16 with float32 weights and reductions (torch.autocast); "auto" does so
+    where `native_bf16`; "fp32" changes nothing."""
+    if precision == "bf16" or (precision == "auto" and native_bf16(device)):
+        return torch.autocast(device.type, dtype=torch.bfloat16)
+    return contextlib.nullcontext()
 
 
 def seeds(rng: np.random.Generator, count: int) -> list[int]:
@@ -71,6 +95,16 @@ def descend(optimizer: torch.optim.Optimizer, loss: torch.Tensor) -> float:
     loss.backward()
     optimizer.step()
     return float(loss.detach())
+
+
+def learning_rate_factor(step: int, steps: int, warm_up: bool) -> float:
+    """Linear warm-up over the first 5% of the steps (when training from scratch), then cosine decay
+    from 1 to 0.1 (the schedule of nanoGPT's train.py)."""
+    warm = max(1, steps // 20) if warm_up else 0
+    if step < warm:
+        return (step + 1) / warm
+    progress = min(1.0, (step - warm) / max(1, steps - warm))
+    return 0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * progress))
 
 
 def to_device(batch: dict[str, np.ndarray], device: torch.device) -> Tensors:

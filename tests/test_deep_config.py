@@ -12,8 +12,11 @@ def sweep(family, params=None, **knobs):
 
 
 @pytest.mark.parametrize("family, params, knobs, message", [
-    ("ddpm", {"sampler": "euler"}, {}, r"params.ddpm.sampler = 'euler' is not allowed: one of ddim, ancestral"),
-    ("ddpm", {"sample_steps": 600}, {}, r"params.ddpm.sample_steps = 600 .* at most T = 500"),
+    ("ddpm", {"sampler": "euler"}, {}, r"params.ddpm.sampler = 'euler' is not allowed: with formulation 'edm' one of heun"),
+    ("ddpm", {"formulation": "ho", "sampler": "heun"}, {}, r"params.ddpm.sampler = 'heun' .* with formulation 'ho' one of ddim, ancestral"),
+    ("ddpm", {"formulation": "karras"}, {}, r"params.ddpm.formulation = 'karras' .* one of edm, ho"),
+    ("ddpm", {"precision": "fp16"}, {}, r"params.ddpm.precision = 'fp16' .* one of auto, bf16, fp32"),
+    ("ddpm", {"formulation": "ho", "sampler": "ddim", "sample_steps": 600}, {}, r"params.ddpm.sample_steps = 600 .* at most T = 500"),
     ("ddpm", {"ema": 1.0}, {}, r"params.ddpm.ema"),
     ("vae", {"steps": 0}, {}, r"params.vae.steps = 0 is not allowed: must be > 0"),
     ("wgan_gp", {"n_eval": 5}, {}, r"params.wgan_gp.n_eval = 5 .* must exceed k = 5"),

@@ -5,6 +5,7 @@ import pytest
 import torch
 from deep_helpers import deep_config, mnist_shared
 
+from madray.features.lenet import lenet_accuracy
 from madray.models import diffusion
 from madray.models.ddpm import DDPM
 from madray.seeding import Stream, rng
@@ -111,3 +112,41 @@ def test_short_training_lowers_fid(madray_cache):
            for name, state in (("untrained", untrained_state(family)), ("trained", trained))}
     # measured: 847 untrained (noise), 413 after 100 steps; FID of 150 images varies by ~10-20 between draws
     assert fid["trained"] < 0.7 * fid["untrained"], fid
+
+
+def held_out_loss(family, state, data, seed=5):
+    """The family's training loss of replicate 0 on `data`, with fixed noise (common random numbers)."""
+    unet = family.modules({k: v[0] for k, v in state.items()})["unet"].eval()
+    x = 2 * torch.from_numpy(data["x"][0]) - 1
+    y = torch.from_numpy(data["y"][0]).long()
+    with torch.no_grad(), seeded(seed, family.device):
+        return float(family.loss(unet, x, y))
+
+
+@pytest.mark.parametrize("formulation, sampler", [("edm", "heun"), ("ho", "ddim")])
+def test_training_lowers_the_diffusion_loss_on_held_out_digits(madray_cache, formulation, sampler):
+    params = {"channels": 8, "steps": 150, "batch_size": 32, "formulation": formulation, "sampler": sampler,
+              "n_eval": 20, "n_ref": 50}
+    family = DDPM(deep_config("ddpm", madray_cache, params=params), mnist_shared(madray_cache, n_ref=50))
+    train = family.sample_real(1000, rng(0, 1, Stream.REAL_INITIAL))
+    held = family.sample_real(500, rng(1, 1, Stream.REAL_INITIAL))  # other draws of the pool: mostly unseen digits
+    before = held_out_loss(family, untrained_state(family), held)
+    after = held_out_loss(family, family.fit(train, None, rng(0, 1, Stream.FIT)), held)
+    print(formulation, before, after)
+    assert after < 0.6 * before, (before, after)
+
+
+def label_accuracy(family, state, lam, n=400):
+    out = family.sample(state, n, lam, rng(0, 2, Stream.SYNTHETIC))
+    return lenet_accuracy(family.lenet, out["x"][0], out["y"][0])
+
+
+def test_guidance_moves_samples_toward_their_label(madray_cache):
+    # a weakly trained conditional model: w > 0 (λ < 1) should make the LeNet read the requested digit more often
+    params = {"channels": 8, "steps": 400, "batch_size": 32, "sample_steps": 10, "n_eval": 20, "n_ref": 50}
+    family = DDPM(deep_config("ddpm", madray_cache, params=params), mnist_shared(madray_cache, n_ref=50))
+    state = family.fit(family.sample_real(2000, rng(0, 1, Stream.REAL_INITIAL)), None, rng(0, 1, Stream.FIT))
+    acc = {lam: label_accuracy(family, state, lam) for lam in (1.0, 0.25, 0.1)}
+    print(acc)
+    se = (0.25 / 400) ** 0.5 * 2**0.5  # standard error of a difference of two accuracies of 400 images (at most)
+    assert acc[0.1] > acc[0.25] > acc[1.0] and acc[0.1] > acc[1.0] + 4 * se, acc

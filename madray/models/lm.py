@@ -59,7 +59,7 @@ from madray.data.text import (
 from madray.metrics.distinct import distinct_n, story_tokens
 from madray.models.torch_family import TorchFamily
 from madray.models.transformer import GPT, GPTConfig, generate, token_nll
-from madray.torch_utils import descend, replicate, run_steps, seeds
+from madray.torch_utils import descend, learning_rate_factor, replicate, run_steps, seeds
 
 REFERENCE_SEED = 20240401  # the known language's held-out stories are the same for every trial
 EVAL_CHUNK = 256  # held-out rows per forward pass
@@ -219,14 +219,3 @@ class LM(TorchFamily):
         """samples.txt: ARTIFACT_SAMPLES samples of replicate 0 drawn with the trial's λ, one per line."""
         rows = self.sample_replicate(state, 0, ARTIFACT_SAMPLES, self.cfg.lam, seeds(rng, 1)[0])["tokens"]
         return {"samples.txt": "".join(decode(r, self.shared.vocabulary) + "\n" for r in rows).encode()}
-
-
-def learning_rate_factor(step: int, steps: int, warm_up: bool) -> float:
-    """Linear warm-up over the first 5% of the steps (when training from scratch), then cosine decay
-    from 1 to 0.1 (the schedule of nanoGPT's train.py)."""
-    warm = max(1, steps // 20) if warm_up else 0
-    if step < warm:
-        return (step + 1) / warm
-    progress = min(1.0, (step - warm) / max(1, steps - warm))
-    return 0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * progress))
-
