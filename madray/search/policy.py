@@ -41,7 +41,7 @@ NOT_CONVERGED = "not converged"
 FAILED = "failed"
 ITP_K1 = 0.2  # truncation δ = ITP_K1 · width² / range (Oliveira & Takahashi's κ1 = 0.2/range, κ2 = 2)
 ITP_SLACK = 1  # n0: at most one step more than bisection
-GUARD_MARGIN = 1.5  # a guard value sits this many one-batch interval half-widths from the boundary estimate
+GUARD_MARGIN = 2.0  # a guard value sits this many one-batch interval half-widths from the boundary estimate
 
 
 @dataclass(frozen=True)
