@@ -8,11 +8,11 @@ Prints both boundaries per grid point and the ratio of trial-generations spent (
     python benchmarks/bench_search.py                 # n_r = 100, λ = 0.7 and 0.9 (a few minutes)
     python benchmarks/bench_search.py --n-r 50 100    # more grid points
 
-Measured 2026-12-02 (2 busy cores, defaults): n_s* 61.5 [58, 65] vs dense 62.5 (λ = 0.7), 232 [221, 241] vs
-236.5 (λ = 0.9), |log ratio| 0.017 and 0.018 against a tolerance of 0.095; trial-generations 496 vs 1952:
-3.9x, short of the 5x goal: each grid point spent its 16 evaluations, about a third of them replicate
-batches at values whose interval straddled 1. Wall time 238 s vs 340 s (1.4x: the search runs one trial per
-grid point at a time, the grid fills both cores).
+Measured 2026-12-02 (2 busy cores, load average 5.5 to 6.3, defaults): n_s* 62 [52, 69] vs dense 62.5
+(λ = 0.7), 236 [222, 261] vs 236.5 (λ = 0.9), |log ratio| 0.009 and 0.002 against a tolerance of 0.095;
+trial-generations 240 vs 1952: 8.1x fewer, which meets the 5x goal (7 and 8 evaluations per grid point: the two
+ends, 4 or 5 ITP steps, no replicate batch, one guard). Wall time 24 s vs 69 s (2.9x). The previous
+rule (bisection, replicates at every straddling value, [L, H] narrowed by bisection) spent 496: 3.9x.
 """
 
 from __future__ import annotations

@@ -294,7 +294,16 @@ def _build_trial(spec: Mapping[str, Any], point: Mapping[str, Any], name: str, i
     cls = family_class(cfg.family)
     params = from_mapping(cls.Params, params_by_family.get(cfg.family), f"params.{cfg.family}")
     cfg = dataclasses.replace(cfg, params=params, sweep=name, trial_id=_trial_id(index, point))
-    validate_loop(cfg, cls)  # the knobs as written: a bad value is an error even where it is unread
+    return validate_trial(cfg)
+
+
+def validate_trial(cfg: TrialConfig) -> TrialConfig:
+    """Check one trial's knobs against its loop, family and curation (ConfigError naming the key); returns cfg.
+
+    The knobs as written: a bad value is an error even where the loop or family does not read it.
+    """
+    cls = family_class(cfg.family)
+    validate_loop(cfg, cls)
     validate_family(cfg)
     validate_curate(cfg, cls)
     return cfg

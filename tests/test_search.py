@@ -56,25 +56,55 @@ def make(**kw) -> BoundarySearch:
 
 
 @pytest.mark.parametrize("v_star", [37.0, 250.0, 2000.0])
-def test_bisection_finds_a_known_crossing_within_the_tolerance(v_star):
+def test_itp_finds_a_known_crossing_within_the_tolerance(v_star):
     search = drive(make(), falling(v_star), se_one=0.01)
     value, low, high = search.boundary()
-    assert search.status() == FOUND
+    a, b, _, _ = search.brackets()
+    assert search.status() == FOUND and b / a - 1 <= 0.1 + 1 / a  # integers: one step of slack
     assert abs(math.log(value / v_star)) <= math.log(1.1)
-    assert low <= v_star <= high and high / low - 1 <= 0.1 + 2 / low  # integers: one step of slack
-    # a grid 10% apart over [10, 3000] has 61 values; bisection needs ~log2(61) ≈ 6 midpoints after the
-    # two ends, plus the values and replicate batches near the crossing that narrow the interval
-    assert search.evaluations <= 61 / 3, search.evaluations
+    # the interval: resolved values on both sides, the guards at least one tolerance from value*
+    assert low <= v_star <= high and search.resolved(low) and search.resolved(high)
+    assert high / low - 1 <= 1.1 ** 2 * (1 + 2 / low) - 1 + 0.02
+    # a grid 10% apart over [10, 3000] has 61 values; ITP needs at most ⌈log2(61)⌉ + 1 = 7 steps after
+    # the two ends, plus replicate batches at the bracket's ends (futile here: too close to 1) and 2 guards
+    assert search.evaluations <= 61 / 5, search.evaluations
+
+
+def test_itp_takes_at_most_one_step_more_than_bisection():
+    """A step (regula falsi's bad case: the secant says nothing about where the jump is) still converges
+    in at most ⌈log2(range / tolerance)⌉ + 1 = 7 steps inside the range, ITP's minmax guarantee."""
+    step = lambda v: 1.5 if v < 777 else 0.5
+    search = drive(make(max_batches=1), step, se_one=0.01)
+    a, b, low, high = search.brackets()
+    assert search.status() == FOUND and a < 777 <= b and b / a - 1 <= 0.1 and (low, high) == (a, b)
+    assert len([v for v in search.batches if 10 < v < 3000]) <= math.ceil(math.log2(math.log(300) / math.log(1.1))) + 1
 
 
 def test_replicates_are_added_where_the_interval_straddles():
-    search = drive(make(), falling(250.0), se_one=0.2)  # wide intervals: one batch resolves nothing nearby
-    straddling = [v for v, n in search.batches.items() if n > 1]
-    assert straddling and max(search.batches.values()) == 4
-    for v in straddling:  # only values whose first interval contained the threshold got more
-        assert abs(falling(250.0)(v) - 1) < 2 * 0.2
-    value, low, high = search.boundary()
-    assert low <= 250.0 <= high
+    """A steep crossing at 37.5: the bracket's end at 37 (estimate 0.13 from 1, interval ±0.2 at one batch,
+    ±0.12 at three) gets batches until it is resolved; no other value gets any."""
+    steep = lambda v: 1 - 10 * math.log(v / 37.5)
+    search = drive(make(), steep, se_one=0.1)
+    a, b, low, high = search.brackets()
+    assert search.status() == FOUND and a == 37.0 and (low, high) == (a, b)
+    assert {v: n for v, n in search.batches.items() if n > 1} == {37.0: 3} and search.resolved(37.0)
+    value, _, _ = search.boundary()
+    assert low <= value <= high and abs(math.log(value / 37.5)) < math.log(1.1)
+
+
+@pytest.mark.parametrize("at_109, batch", [(0.99, None), (0.96, 1)])
+def test_replicates_only_where_they_could_resolve(at_109, batch):
+    """A bracket end gets another batch only if its estimate is farther from the threshold than the
+    interval's half-width at max_batches (0.05 / √4 here): 0.99 is not (a guard comes next), 0.96 is."""
+    search = make(max_batches=4)
+    for v, x in ((10.0, 2.0), (3000.0, 0.0), (100.0, 1.1), (109.0, at_109)):
+        search.start(v, 0)
+        search.finish(v, 0, Estimate(x, x - 0.05, x + 0.05, 10))
+    (value, b), = search.propose()
+    if batch is None:
+        assert value not in search.batches and b == 0
+    else:
+        assert (value, b) == (109.0, batch)
 
 
 @pytest.mark.parametrize("v_star, status", [(5000.0, ADMISSIBLE), (5.0, INADMISSIBLE)])

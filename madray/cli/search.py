@@ -1,8 +1,9 @@
 """Find where a statistic crosses a threshold along one knob (a sweep file with a search: section).
 
-Every grid point of the sweep gets one boundary: the search (a Ray Tune Searcher) bisects the
-knob's range, adds replicates where the statistic's interval straddles the threshold and stops
-when the bracket is narrower than the tolerance. Each evaluation is an ordinary trial in the
+Every grid point of the sweep gets one boundary: the search (a Ray Tune Searcher) narrows the
+knob's range by ITP steps (regula falsi, safeguarded by bisection) until the bracket is narrower
+than the tolerance, then adds replicates at its ends where the statistic's interval straddles the
+threshold and more replicates could resolve it, and a guard value on each side for the interval. Each evaluation is an ordinary trial in the
 results; the boundary table goes to <out>/<name>/boundary.parquet and is printed at the end.
 Running the same command again reads the trials already there and continues an interrupted search.
 The exit status is 1 if any trial failed (its grid point's search stops with status "failed").

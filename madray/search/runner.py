@@ -24,8 +24,7 @@ from ray import tune
 from ray.tune.search import Searcher
 
 from madray.config import KNOB_COLUMNS, TrialConfig
-from madray.loops import validate_loop
-from madray.models import family_class, validate_family
+from madray.models import family_class
 from madray.results.store import (
     delete_within,
     failure_file,
@@ -39,7 +38,7 @@ from madray.results.store import (
 from madray.search.policy import BoundarySearch
 from madray.search.spec import SearchSweep, with_knob
 from madray.search.statistic import estimate, pool
-from madray.spec import Sweep, dump_sweep, trial_from_dict
+from madray.spec import Sweep, dump_sweep, trial_from_dict, validate_trial
 from madray.sweep.lock import sweep_lock
 from madray.sweep.progress import ProgressLines
 from madray.sweep.runner import (
@@ -120,10 +119,8 @@ class BoundarySearcher(Searcher):
         base = self.bases[grid_tid]
         knob = self.plan.search.knob
         plain = with_knob(base.to_dict(), knob, int(value) if self.plan.integer else value)
-        cfg = trial_from_dict({**plain, "seed": base.seed + batch * SEED_STRIDE, "trial_id": self.trial_id(item)})
-        validate_loop(cfg, family_class(cfg.family))
-        validate_family(cfg)
-        return cfg
+        return validate_trial(trial_from_dict({**plain, "seed": base.seed + batch * SEED_STRIDE,
+                                               "trial_id": self.trial_id(item)}))
 
     def _on_disk(self, item: Item) -> bool:
         fs, root = filesystem(self.root)
