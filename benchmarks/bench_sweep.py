@@ -6,8 +6,10 @@ Prints, in one run:
     and the overhead ratio Tune / plain loop (goal <= 1.1);
   - the same with 2 worker CPUs, and the throughput ratio 1 CPU / 2 CPUs (goal >= 1.6 on the
     quickstart, >= 1.8 with --set generations=40).
-Ray's start-up (ray.init) is timed separately and not counted in the sweep times. The load average
-is printed beside each ratio: on a shared machine other people's work skews them.
+Ray's start-up (`start_embedded_ray`, what `madray run` does: its workers preload the trainable and the
+sweep's families) is timed separately and not counted in the sweep times; the last line also gives the
+ratios with it counted. `--no-pack` runs every trial as a Tune trial of its own (madray/sweep/pack.py).
+The load average is printed beside each ratio: on a shared machine other people's work skews them.
 
     python benchmarks/bench_sweep.py                       # the quickstart as it is (about 3 minutes)
     python benchmarks/bench_sweep.py --set generations=40  # 7 s trials (about 10 minutes)
@@ -28,6 +30,7 @@ import ray  # noqa: E402
 
 from madray.spec import load_sweep  # noqa: E402
 from madray.sweep import run_sweep  # noqa: E402
+from madray.sweep.runner import start_embedded_ray, worker_modules  # noqa: E402
 from madray.trial import run_trial  # noqa: E402
 
 
@@ -38,14 +41,14 @@ def plain_loop(sweep) -> float:
     return time.perf_counter() - start
 
 
-def through_tune(sweep, cpus: int) -> tuple[float, float]:
-    """(ray.init seconds, run_sweep seconds) on a fresh local Ray with `cpus` CPUs."""
+def through_tune(sweep, cpus: int, pack: bool) -> tuple[float, float]:
+    """(Ray start-up seconds, run_sweep seconds) on a fresh local Ray with `cpus` CPUs."""
     ray.shutdown()
     start = time.perf_counter()
-    ray.init(address="local", num_cpus=cpus, include_dashboard=False, logging_level="ERROR")
+    start_embedded_ray(worker_modules(sweep.trials), num_cpus=cpus)
     started = time.perf_counter()
     with tempfile.TemporaryDirectory() as out:
-        run_sweep(sweep, out, emit=lambda line: None)
+        run_sweep(sweep, out, emit=lambda line: None, pack=pack)
     done = time.perf_counter()
     ray.shutdown()
     return started - start, done - started
@@ -58,26 +61,29 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=1,
                         help="run the three measurements interleaved this often and keep each one's fastest "
                              "(a shared machine: other people's load only ever slows a run down)")
+    parser.add_argument("--no-pack", dest="pack", action="store_false", help="one Tune trial per trial")
     args = parser.parse_args()
     sweep = load_sweep(args.sweep, args.overrides)
     print(f"sweep {sweep.name!r}: {sweep.size_line()}, {sum(t.generations for t in sweep.trials)} trial-generations; "
           f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
-    plain = tune1 = tune2 = float("inf")
+    plain = tune1 = tune2 = init1 = init2 = float("inf")
     for _ in range(args.repeat):
         plain = min(plain, plain_loop(sweep))
         print(f"plain loop of run_trial        {plain:8.1f} s   load average {os.getloadavg()[0]:.1f}", flush=True)
-        init1, t1 = through_tune(sweep, 1)
-        tune1 = min(tune1, t1)
-        print(f"Ray Tune, 1 worker CPU         {t1:8.1f} s   (+ ray.init {init1:.1f} s)   load average "
+        i1, t1 = through_tune(sweep, 1, args.pack)
+        tune1, init1 = min(tune1, t1), min(init1, i1)
+        print(f"Ray Tune, 1 worker CPU         {t1:8.1f} s   (+ Ray start {i1:.1f} s)   load average "
               f"{os.getloadavg()[0]:.1f}", flush=True)
-        init2, t2 = through_tune(sweep, 2)
-        tune2 = min(tune2, t2)
-        print(f"Ray Tune, 2 worker CPUs        {t2:8.1f} s   (+ ray.init {init2:.1f} s)   load average "
+        i2, t2 = through_tune(sweep, 2, args.pack)
+        tune2, init2 = min(tune2, t2), min(init2, i2)
+        print(f"Ray Tune, 2 worker CPUs        {t2:8.1f} s   (+ Ray start {i2:.1f} s)   load average "
               f"{os.getloadavg()[0]:.1f}", flush=True)
     goal = 1.8 if min(t.generations for t in sweep.trials) >= 40 else 1.6
     print(f"fastest of {args.repeat}: overhead ratio Tune 1 CPU / plain loop {tune1 / plain:.2f} (goal <= 1.1); "
           f"throughput 2 CPUs / 1 CPU {tune1 / tune2:.2f}x (goal >= {goal}); load average at the end "
           f"{os.getloadavg()[0]:.1f}")
+    print(f"with Ray's start-up counted: overhead {(init1 + tune1) / plain:.2f}, throughput "
+          f"{(init1 + tune1) / (init2 + tune2):.2f}x; packing {'on' if args.pack else 'off'}")
 
 
 if __name__ == "__main__":

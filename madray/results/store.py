@@ -356,6 +356,13 @@ def write_failure(root_uri: str, trial_id: str, generation: int, kind: str, erro
     return atomic_write(fs, failure_file(root, trial_id), json.dumps(record, indent=1).encode())
 
 
+def read_failure(root_uri: str, trial_id: str) -> dict[str, Any] | None:
+    """A trial's failure record, or None if it has none."""
+    fs, root = filesystem(root_uri)
+    text = _read_text(fs, failure_file(root, trial_id))
+    return None if text is None else json.loads(text)
+
+
 def clear_failure(root_uri: str, trial_id: str) -> None:
     """Forget an earlier failure of a trial that has now completed."""
     fs, root = filesystem(root_uri)

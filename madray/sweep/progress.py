@@ -9,6 +9,9 @@ Three modes, one Tune callback:
     every generation, see runner.py).
 Failures and crashes are always printed on a line of their own. No third-party dependency:
 the live line is a carriage return and an ANSI "erase line".
+
+A pack (pack.py) is one Tune trial whose reports carry an event per config (trainable.tune_pack);
+each event is shown as the report of a trial of its own would be, so lines stay per trial.
 """
 
 from __future__ import annotations
@@ -21,6 +24,8 @@ from dataclasses import dataclass, field
 from typing import Callable
 
 from ray import tune
+
+from madray.sweep.pack import members
 
 LIVE_REDRAW_S = 0.25
 SUMMARY_EVERY_S = 10.0
@@ -124,17 +129,30 @@ class Progress(tune.Callback):
 
     # ------------------------------------------------------------------ Tune events
     def on_trial_start(self, iteration, trials, trial, **info):
-        tid = trial.config["trial"]["trial_id"]
-        self.tally.generations.setdefault(tid, trial.config["trial"]["generations"])  # a search makes trials as it goes
-        self.tally.running.add(tid)
+        for member in members(trial.config["trial"]):
+            self.tally.generations.setdefault(member["trial_id"], member["generations"])  # a search makes trials as it goes
+        if "pack" not in trial.config["trial"]:
+            self.tally.running.add(trial.config["trial"]["trial_id"])
+        else:  # a pack runs its configs one at a time
+            waiting = [m["trial_id"] for m in members(trial.config["trial"])
+                       if m["trial_id"] not in self.tally.finished | self.tally.failed]
+            self.tally.running.update(waiting[:1])
         self.refresh()
 
     def on_trial_result(self, iteration, trials, trial, result, **info):
-        tid = trial.config["trial"]["trial_id"]
+        if "pack" not in trial.config["trial"]:
+            return self._result(trial.config["trial"]["trial_id"], result)
+        for event in result.get("events", []):
+            self._result(event["trial_id"], event)
+            if event.get("finished"):
+                self._complete(event["trial_id"])
+
+    def _result(self, tid: str, result: dict) -> None:
         if "failed" in result:
             self.tally.failed.add(tid)
             self.tally.running.discard(tid)
             return self.line(f"{self._prefix()} {tid} FAILED ({result['failed']})")
+        self.tally.running.add(tid)
         shown = " ".join(f"{m}={_fmt(result[m])}" for m in self.metrics if m in result)
         if shown:  # (the report of a trial found finished on resume has no metrics)
             self.tally.shown[tid], self.tally.latest = shown, tid
@@ -145,7 +163,11 @@ class Progress(tune.Callback):
         self.refresh()
 
     def on_trial_complete(self, iteration, trials, trial, **info):
-        tid = trial.config["trial"]["trial_id"]
+        for member in members(trial.config["trial"]):  # (a pack's finished configs were shown as they finished)
+            if member["trial_id"] not in self.tally.finished:
+                self._complete(member["trial_id"])
+
+    def _complete(self, tid: str) -> None:
         self.tally.running.discard(tid)
         if tid in self.tally.failed:
             return
@@ -155,12 +177,16 @@ class Progress(tune.Callback):
         self.refresh(force=True)
 
     def on_trial_error(self, iteration, trials, trial, **info):
-        tid = trial.config["trial"]["trial_id"]
-        self.tally.failed.add(tid)
-        self.tally.running.discard(tid)
-        self.tally.finished.discard(tid)
         message = str(getattr(trial, "error_msg", "") or "error").strip().splitlines()[-1]
-        self.line(f"{self._prefix()} {tid} CRASHED: {message}")
+        pack = "pack" in trial.config["trial"]
+        for member in members(trial.config["trial"]):
+            tid = member["trial_id"]
+            if pack and tid in self.tally.finished | self.tally.failed:
+                continue  # a pack's configs that ended before the crash keep their outcome
+            self.tally.failed.add(tid)
+            self.tally.running.discard(tid)
+            self.tally.finished.discard(tid)
+            self.line(f"{self._prefix()} {tid} CRASHED: {message}")
 
     def on_experiment_end(self, trials, **info):
         self.refresh(force=True)

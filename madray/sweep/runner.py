@@ -1,4 +1,5 @@
-"""Run a validated sweep on Ray Tune: one Tune trial per grid point, replicates batched inside.
+"""Run a validated sweep on Ray Tune: one Tune trial per distinct trial (or per pack of cheap ones,
+see pack.py), replicates batched inside.
 
 The driver never holds result rows: each trial writes its own Parquet files and
 checkpoints (trainable.py). Running the same sweep again on the same output
@@ -25,8 +26,8 @@ import ray  # noqa: E402
 import pyarrow as pa  # noqa: E402
 from ray import tune  # noqa: E402
 
-from madray.config import TrialConfig  # noqa: E402
-from madray.models import family_class  # noqa: E402
+from madray.config import Resources, TrialConfig  # noqa: E402
+from madray.models import FAMILIES, family_class  # noqa: E402
 from madray.results.schema import sweep_schema  # noqa: E402
 from madray.results.store import (  # noqa: E402
     filesystem,
@@ -37,7 +38,9 @@ from madray.results.store import (  # noqa: E402
 )
 from madray.spec import Sweep, dump_sweep  # noqa: E402
 from madray.sweep.checkpoint import CheckpointStore  # noqa: E402
+from madray.sweep.cost import prior_seconds  # noqa: E402
 from madray.sweep.lock import sweep_lock  # noqa: E402
+from madray.sweep.pack import make_units, members, unit_config  # noqa: E402
 from madray.sweep.progress import Progress  # noqa: E402
 from madray.sweep.trainable import REPORT_EVERY_S, tune_trial  # noqa: E402
 
@@ -67,15 +70,16 @@ LOOPBACK = "127.0.0.1"
 AUTH_VARIABLES = ("RAY_AUTH_MODE", "RAY_AUTH_TOKEN", "RAY_AUTH_TOKEN_PATH")
 
 
-def ensure_ray(address: str | None = None) -> None:
-    """Connect to `address` / RAY_ADDRESS, or start an embedded local Ray (loopback only, dashboard off)."""
+def ensure_ray(address: str | None = None, trials: tuple[TrialConfig, ...] = ()) -> None:
+    """Connect to `address` / RAY_ADDRESS, or start an embedded local Ray (loopback only, dashboard off)
+    whose workers preload what `trials` import."""
     if ray.is_initialized():
         return
     address = address or os.environ.get("RAY_ADDRESS")
     if address:
         ray.init(address=address, logging_level=logging.WARNING)
     else:
-        start_embedded_ray()
+        start_embedded_ray(worker_modules(trials))
 
 
 @contextlib.contextmanager
@@ -115,13 +119,29 @@ def _token_in_environment() -> None:
     ray._raylet.AuthenticationTokenLoader.instance().reset_cache()
 
 
-def start_embedded_ray(**kwargs) -> None:
+TRAINABLE_MODULES = ("madray.sweep.trainable",)
+
+
+def worker_modules(trials: tuple[TrialConfig, ...] = ()) -> list[str]:
+    """What a trial's worker imports before its first generation: the trainable (Ray Tune included) and
+    the trials' family modules (deep ones bring torch)."""
+    families = {FAMILIES[c.family].partition(":")[0] for c in trials}
+    return [*TRAINABLE_MODULES, *sorted(families)]
+
+
+def start_embedded_ray(preload: list[str] | None = None, **kwargs) -> None:
     """A new local Ray instance for this process only ("local": never attach to another Ray on the
-    machine), listening on 127.0.0.1 only, without a dashboard."""
+    machine), listening on 127.0.0.1 only, without a dashboard.
+
+    Its worker processes, which Ray starts with the instance, import `preload` (default
+    `worker_modules()`) before they take work: ~2 s of imports per worker (Ray Tune, SciPy, POT) that
+    the first trial would otherwise wait for, done while Ray and the Tuner start.
+    """
     _token_in_environment()
+    config = {"preload_python_modules": list(preload if preload is not None else worker_modules())}
     with _loopback_node_ip():
         ray.init(address="local", _node_ip_address=LOOPBACK, include_dashboard=False,
-                 logging_level=logging.WARNING, **kwargs)
+                 logging_level=logging.WARNING, _system_config=config, **kwargs)
 
 
 def trial_labels(sweep: Sweep) -> dict[str, str]:
@@ -194,14 +214,29 @@ def make_trainable(sweep: Sweep, root: str, shared: Mapping[str, ray.ObjectRef] 
     return tune.with_resources(bound, _resources)
 
 
-def _tuner(sweep: Sweep, root: str, trainable, progress: Progress, resume: bool) -> tune.Tuner:
+def worker_slots(resources: Resources) -> int:
+    """How many trials of this shape the connected Ray cluster runs at once (now: an autoscaler may add more)."""
+    total = ray.cluster_resources()
+    slots = int(total.get("CPU", 0) // resources.cpu)
+    return min(slots, int(total.get("GPU", 0) // resources.gpu)) if resources.gpu else slots
+
+
+def tune_units(sweep: Sweep, pack: bool = True) -> list[dict]:
+    """The Tune trials' `config["trial"]`: cheap trials in packs (pack.py), longest first."""
+    if not pack:
+        return [t.to_dict() for t in sweep.trials]
+    units = make_units(sweep.trials, worker_slots, prior_seconds)
+    return [unit_config(u, i) for i, u in enumerate(units)]
+
+
+def _tuner(sweep: Sweep, root: str, trainable, progress: Progress, resume: bool, pack: bool) -> tune.Tuner:
     fs, path = tune_dir(root)
     experiment = join(path, EXPERIMENT)
     if resume and tune.Tuner.can_restore(experiment, storage_filesystem=fs):
         return tune.Tuner.restore(experiment, trainable, resume_errored=True, storage_filesystem=fs)
     return tune.Tuner(
         trainable,
-        param_space={"trial": tune.grid_search([t.to_dict() for t in sweep.trials])},
+        param_space={"trial": tune.grid_search(tune_units(sweep, pack))},
         tune_config=tune_config(),
         run_config=run_config(root, EXPERIMENT, [progress]),
     )
@@ -210,12 +245,15 @@ def _tuner(sweep: Sweep, root: str, trainable, progress: Progress, resume: bool)
 def record_crashes(root: str, results: tune.ResultGrid) -> None:
     """Trials Tune gave up on (worker or node lost more than MAX_CRASHES times) get a failure record too."""
     checkpoints = CheckpointStore(root)
+    failed = set(load_failures(root)["trial_id"])
     for result in results:
         if result.error is not None:
-            tid = result.config["trial"]["trial_id"]
-            done = max(checkpoints.generations(tid), default=0)
             message = str(result.error).strip().splitlines()[-1]
-            write_failure(root, tid, done + 1, "crashed", message, str(result.error))
+            for member in members(result.config["trial"]):  # a pack: the configs it had not finished
+                tid = member["trial_id"]
+                done = max(checkpoints.generations(tid), default=0)
+                if "pack" not in result.config["trial"] or (tid not in failed and done < member["generations"]):
+                    write_failure(root, tid, done + 1, "crashed", message, str(result.error))
 
 
 def _progress(sweep: Sweep, root: str, resuming: bool, emit: Callable[[str], None],
@@ -240,6 +278,7 @@ def run_sweep(
     emit: Callable[[str], None] = print,
     live: bool = False,
     verbose: bool = False,
+    pack: bool = True,
 ) -> SweepOutcome:
     """Run every trial of `sweep`; results go to `<out>/<sweep name>/`.
 
@@ -248,28 +287,29 @@ def run_sweep(
     progress lines are printed (Tune restores its callbacks without `emit`). Progress: one
     live status line if `live` (a terminal), else a line per finished trial and a status line
     every ~10 s; `verbose` adds a line per generation (each generation is then reported to Tune).
+    `pack`: cheap trials run in packs (pack.py; a resumed run keeps its first run's Tune trials).
     """
     root = sweep_root(out, sweep.name)
     with sweep_lock(root):
-        return _run_locked(sweep, out, root, address, overwrite, resume, emit, live, verbose)
+        return _run_locked(sweep, out, root, address, overwrite, resume, emit, live, verbose, pack)
 
 
 def _run_locked(sweep: Sweep, out: str, root: str, address: str | None, overwrite: bool, resume: bool,
-                emit: Callable[[str], None], live: bool, verbose: bool) -> SweepOutcome:
+                emit: Callable[[str], None], live: bool, verbose: bool, pack: bool) -> SweepOutcome:
     resuming = prepare_output(root, dump_sweep(sweep), overwrite=overwrite, resume=resume, schema=results_schema(sweep))
-    ensure_ray(address)
+    ensure_ray(address, sweep.trials)
     _warn_if_local_storage(out)
     if resuming:
         emit(f"resuming the run in {root}")
     progress = _progress(sweep, root, resuming, emit, live, verbose)
     trainable = make_trainable(sweep, root, put_shared_inputs(sweep.trials), 0.0 if verbose else REPORT_EVERY_S)
-    results = _tuner(sweep, root, trainable, progress, resuming).fit()
+    results = _tuner(sweep, root, trainable, progress, resuming, pack).fit()
     record_crashes(root, results)
     failures = load_failures(root)
     return SweepOutcome(
         root=root,
         trials=len(sweep.trials),
         failed={r.trial_id: f"{r.kind} at generation {r.generation}: {r.error}" for r in failures.itertuples()},
-        nodes={r.config["trial"]["trial_id"]: r.metrics.get("node_id") for r in results if r.metrics},
+        nodes={m["trial_id"]: r.metrics.get("node_id") for r in results if r.metrics for m in members(r.config["trial"])},
         resumed=resuming,
     )
