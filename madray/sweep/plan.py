@@ -24,12 +24,12 @@ from threadpoolctl import threadpool_limits
 
 from madray.config import TrialConfig
 from madray.loops import loop_class
-from madray.models import family_class
 from madray.results.schema import sweep_schema
 from madray.results.store import ResultWriter
 from madray.seeding import Stream, rng
 from madray.spec import Sweep
 from madray.sweep.checkpoint import CheckpointStore
+from madray.sweep.cost import FamilyCost, trial_seconds, work
 from madray.trial import Trial
 
 PILOT_S = 60.0
@@ -41,16 +41,6 @@ PILOT_GENERATIONS = 2
 RAY_START_S = 5.0
 TUNE_START_S = 4.0
 TUNE_TRIAL_S = 0.15
-
-
-def train_size(cfg: TrialConfig, t: int) -> int:
-    return cfg.n_ini if t == 1 else loop_class(cfg.loop).train_size(cfg, t)
-
-
-def work(cfg: TrialConfig, t: int) -> float:
-    """The family's work units of generation t: training on its set, drawing the next one's samples."""
-    n = train_size(cfg, t) + (loop_class(cfg.loop).n_synthetic(cfg) if t < cfg.generations else 0)
-    return float(family_class(cfg.family).work(cfg, n))
 
 
 @dataclass(frozen=True)
@@ -124,18 +114,6 @@ def run_pilot(sweep: Sweep, seconds: float = PILOT_S) -> tuple[list[Measured], d
 
 
 # --------------------------------------------------------------------------- the cost model
-@dataclass(frozen=True)
-class FamilyCost:
-    """seconds per generation = a + b·work, fitted on the pilot's generations of one family."""
-
-    a: float
-    b: float
-    points: int
-
-    def seconds(self, w: float) -> float:
-        return self.a + self.b * w
-
-
 def fit_family(points: list[Measured]) -> FamilyCost:
     """Least squares of seconds on work (a, b >= 0); one distinct work value: proportional.
 
@@ -151,10 +129,6 @@ def fit_family(points: list[Measured]) -> FamilyCost:
     if a < 0 or b < 0:  # noise on a steep or a flat family: keep the sign physical
         b, a = (float(s.mean() / w.mean()), 0.0) if a < 0 else (0.0, float(s.mean()))
     return FamilyCost(float(a), float(b), len(points))
-
-
-def trial_seconds(cfg: TrialConfig, cost: FamilyCost) -> float:
-    return sum(cost.seconds(work(cfg, t)) for t in range(1, cfg.generations + 1))
 
 
 def memory_bytes(cfg: TrialConfig, bytes_per_sample: float) -> float:
