@@ -132,7 +132,6 @@ def test_training_lowers_the_diffusion_loss_on_held_out_digits(madray_cache, for
     held = family.sample_real(500, rng(1, 1, Stream.REAL_INITIAL))  # other draws of the pool: mostly unseen digits
     before = held_out_loss(family, untrained_state(family), held)
     after = held_out_loss(family, family.fit(train, None, rng(0, 1, Stream.FIT)), held)
-    print(formulation, before, after)
     assert after < 0.6 * before, (before, after)
 
 
@@ -147,6 +146,5 @@ def test_guidance_moves_samples_toward_their_label(madray_cache):
     family = DDPM(deep_config("ddpm", madray_cache, params=params), mnist_shared(madray_cache, n_ref=50))
     state = family.fit(family.sample_real(2000, rng(0, 1, Stream.REAL_INITIAL)), None, rng(0, 1, Stream.FIT))
     acc = {lam: label_accuracy(family, state, lam) for lam in (1.0, 0.25, 0.1)}
-    print(acc)
     se = (0.25 / 400) ** 0.5 * 2**0.5  # standard error of a difference of two accuracies of 400 images (at most)
     assert acc[0.1] > acc[0.25] > acc[1.0] and acc[0.1] > acc[1.0] + 4 * se, acc
