@@ -97,7 +97,7 @@ def test_images_shape_range_labels_and_ancestral_sampler(madray_cache):
     assert out["x"].shape == (2, 30, 28, 28) and out["x"].dtype == np.float32
     assert out["x"].min() >= 0 and out["x"].max() <= 1 and out["x"].std() > 0.05
     np.testing.assert_array_equal(out["y"], np.broadcast_to(np.arange(30) % 10, (2, 30)))
-    ancestral = DDPM(deep_config("ddpm", madray_cache, params={"channels": 8, "sampler": "ancestral", "T": 50, "n_ref": 50}), shared)
+    ancestral = DDPM(deep_config("ddpm", madray_cache, params={"channels": 8, "formulation": "ho", "sampler": "ancestral", "T": 50, "n_ref": 50}), shared)
     a = ancestral.sample(untrained_state(ancestral), 4, 1.0, rng(0, 1, Stream.SYNTHETIC))["x"]
     assert a.shape == (1, 4, 28, 28) and 0 <= a.min() and a.max() <= 1
 
