@@ -49,7 +49,7 @@ class Params(ImageParams):
     eta: float = 0.0  # "ho" DDIM stochasticity: 0 deterministic, 1 ancestral-like
     precision: str = "auto"  # network passes in "bf16", "fp32", or "auto": bf16 where the hardware runs it natively
     ema: float = 0.995  # decay of the weight average that is kept and sampled from; 0 = the last weights
-    steps: int = 3000
+    steps: int = 2250
     batch_size: int = 64
     lr: float = 2e-3
     n_eval: int = 500

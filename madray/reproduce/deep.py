@@ -55,7 +55,7 @@ DDPM = Experiment(
     deep=True,
     paper_scale=("n_ini=60000", "n_s=60000", "generations=10", "params.ddpm.steps=20000", "params.ddpm.channels=64",
                  "params.ddpm.n_eval=10000", "params.ddpm.n_ref=10000"),
-    note="Laptop size runs only 4 generations of 3,000 training steps on the 5,000-digit MNIST set (the paper: 60k images, "
+    note="Laptop size runs only 4 generations of 2,250 training steps on the 5,000-digit MNIST set (the paper: 60k images, "
          "many generations); the paper's sizes need full MNIST (params.ddpm.path) and a GPU.",
 )
 
