@@ -1,6 +1,7 @@
 """`madray plan`: the cost model's arithmetic, the CLI, and its prediction against a real run."""
 
 import json
+from pathlib import Path
 
 import pytest
 import yaml
@@ -8,7 +9,7 @@ import yaml
 from madray.cli.main import main
 from madray.cli.plan import workers
 from madray.config import ConfigError
-from madray.spec import parse_sweep
+from madray.spec import load_sweep, parse_sweep
 from madray.sweep.plan import (
     FamilyCost,
     Measured,
@@ -58,3 +59,34 @@ def test_cli_plan_json_and_worker_arithmetic(tmp_path, capsys):
     assert "--nodes and --cpus-per-node go together" in capsys.readouterr().err
     with pytest.raises(ConfigError):
         workers(type("A", (), {"workers": 0, "nodes": None, "cpus_per_node": None})(), 1)
+
+
+SHIPPED = sorted(p for p in (Path(__file__).parent.parent / "sweeps").rglob("*.yaml"))
+
+
+@pytest.mark.parametrize("path", SHIPPED, ids=lambda p: p.stem)
+def test_plan_every_shipped_sweep(path, capsys):
+    """Every shipped sweep plans (search sweeps as a bound); a pilot too short to price a family says
+    the prediction is a lower bound instead of printing a total that leaves those trials out."""
+    assert main(["plan", str(path), "--json", "--pilot-seconds", "0.5"]) == 0
+    plan = json.loads(capsys.readouterr().out)
+    spec = yaml.safe_load(path.read_text())
+    if "search" in spec:
+        bound = plan["search"]
+        assert bound["knob"] == spec["search"].get("knob", "n_s") and bound["priced_at"] == max(spec["search"]["range"])
+        assert bound["cpu_hours_at_most"] == pytest.approx(plan["cpu_hours"] * bound["max_evaluations"])
+    else:
+        sweep = load_sweep(path)
+        assert (plan["grid_points"], plan["trials"]) == (sweep.n_grid_points, len(sweep.trials))
+        assert plan["trial_generations"] == sum(c.generations for c in sweep.trials)
+    assert set(plan["unpriced"]) | set(plan["families"]) == {f for f in plan_families(path, spec)}
+    assert main(["plan", str(path), "--pilot-seconds", "0.5"]) == 0
+    text = capsys.readouterr().out
+    assert ("a lower bound" in text) == bool(plan["unpriced"])
+
+
+def plan_families(path, spec):
+    if "search" in spec:
+        from madray.search.spec import load_search
+        return load_search(path).sweep.families
+    return load_sweep(path).families

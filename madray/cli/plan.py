@@ -13,8 +13,10 @@ import os
 from dataclasses import asdict
 
 from madray.config import ConfigError
-from madray.spec import load_sweep
-from madray.sweep.plan import PILOT_S, Plan, make_plan
+from madray.search.spec import load_search, with_knob
+from madray.spec import Sweep, load_sweep, parse_sweep, read_spec
+from madray.sweep.cost import total_work
+from madray.sweep.plan import PILOT_S, RAY_START_S, TUNE_START_S, Plan, make_plan
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -50,18 +52,21 @@ def _hours(seconds: float) -> str:
 
 def format_plan(plan: Plan) -> str:
     lines = [
-        f"sweep {plan.sweep!r}: {plan.grid_points} grid points, {plan.trials} distinct trials, "
-        f"{plan.trial_generations} trial-generations",
-        f"memory per trial (largest): {plan.memory_per_trial_mb:.1f} MiB of samples",
+        (f"sweep {plan.sweep!r}: {plan.grid_points} grid points, {plan.trials} distinct trials, "
+         f"{plan.trial_generations} trial-generations"),
+        f"memory per trial (largest): {plan.memory_per_trial_mb:.1f} MiB of samples"
+        + (" (families the pilot did not reach are not counted)" if plan.unpriced else ""),
         f"pilot: {plan.pilot_s:.1f} s" + ("" if plan.pilot_complete else " (time box reached)"),
     ]
     for family, cost in plan.families.items():
         lines.append(f"  {family:10s} seconds/generation = {cost['a_s']:.3g} + {cost['b_s_per_work']:.3g} × work "
                      f"({cost['pilot_generations']} pilot generations)")
     if plan.unpriced:
-        lines.append(f"  not priced (no pilot generation finished in the time box): {', '.join(plan.unpriced)}")
+        lines.append(f"  not priced (no pilot generation finished in the {plan.pilot_s:.0f} s time box): "
+                     f"{', '.join(plan.unpriced)}; raise --pilot-seconds above one generation of theirs")
+    scope = " (priced trials only: a lower bound)" if plan.unpriced else ""
     lines += [
-        f"predicted: {plan.cpu_hours:.3g} CPU-hours, wall time {_hours(plan.wall_s)} on {plan.workers} worker(s)",
+        f"predicted{scope}: {plan.cpu_hours:.3g} CPU-hours, wall time {_hours(plan.wall_s)} on {plan.workers} worker(s)",
         "dominant trials:",
         *(f"  {d['trial_id']}  {d['family']:8s} {d['loop']:22s} {d['generations']:4d} generations  {_hours(d['seconds'])}"
           for d in plan.dominant),
@@ -69,8 +74,39 @@ def format_plan(plan: Plan) -> str:
     return "\n".join(lines)
 
 
+def _plan(sweep: Sweep, args: argparse.Namespace) -> Plan:
+    return make_plan(sweep, workers(args, max(t.resources.cpu for t in sweep.trials)), args.pilot_seconds)
+
+
+def _search_bound(args: argparse.Namespace) -> tuple[Plan, dict]:
+    """A search sweep's cost is adaptive: plan its dearer range end and bound the search by
+    max_evaluations trials (replicate batches included) per grid point, each priced at that end."""
+    found = load_search(args.sweep, args.overrides)
+    s, rest = found.search, {k: v for k, v in read_spec(args.sweep, args.overrides).items() if k != "search"}
+    kind = int if found.integer else float
+    ends = {kind(v): parse_sweep(with_knob(rest, s.knob, kind(v)), args.sweep) for v in s.range}
+    value, sweep = max(ends.items(), key=lambda e: sum(total_work(c) for c in e[1].trials))
+    plan = _plan(sweep, args)
+    k = s.max_evaluations
+    bound = {"knob": s.knob, "priced_at": value, "max_evaluations": k, "cpu_hours_at_most": plan.cpu_hours * k,
+             "wall_s_at_most": RAY_START_S + TUNE_START_S + plan.trials_s * k}
+    return plan, bound
+
+
+def format_bound(b: dict) -> str:
+    return (f"search on {b['knob']}: at most {b['max_evaluations']} trials per grid point (replicate batches included), "
+            f"each priced above at {b['knob']} = {b['priced_at']:g}, the dearer end of the range\n"
+            f"upper bound for the search: {b['cpu_hours_at_most']:.3g} CPU-hours, wall time "
+            f"{_hours(b['wall_s_at_most'])} (most searches stop well before max_evaluations)")
+
+
 def run(args: argparse.Namespace) -> int:
-    sweep = load_sweep(args.sweep, args.overrides)
-    plan = make_plan(sweep, workers(args, max(t.resources.cpu for t in sweep.trials)), args.pilot_seconds)
+    spec = read_spec(args.sweep, args.overrides)
+    if isinstance(spec, dict) and "search" in spec:
+        plan, bound = _search_bound(args)
+        print(json.dumps({**asdict(plan), "search": bound}, indent=2) if args.json
+              else f"{format_plan(plan)}\n{format_bound(bound)}")
+        return 0
+    plan = _plan(load_sweep(args.sweep, args.overrides), args)
     print(json.dumps(asdict(plan), indent=2) if args.json else format_plan(plan))
     return 0
