@@ -5,7 +5,9 @@ Prints, in one run:
   - the same sweep through `run_sweep` (Ray Tune, trial checkpoints, Parquet files) with 1 worker CPU,
     and the overhead ratio Tune / plain loop (goal <= 1.1);
   - the same with 2 worker CPUs, and the throughput ratio 1 CPU / 2 CPUs (goal >= 1.6 on the
-    quickstart, >= 1.8 with --set generations=40).
+    quickstart, >= 1.8 with --set generations=40);
+  - the plain loop over 2 forked processes (no Ray): what two CPUs of this machine give at all, the
+    ceiling of the ratio above (on a VM two vCPUs need not give 2x).
 Ray's start-up (`start_embedded_ray`, what `madray run` does: its workers preload the trainable and the
 sweep's families) is timed separately and not counted in the sweep times; the last line also gives the
 ratios with it counted. `--no-pack` runs every trial as a Tune trial of its own (madray/sweep/pack.py).
@@ -18,6 +20,7 @@ The load average is printed beside each ratio: on a shared machine other people'
 from __future__ import annotations
 
 import argparse
+import multiprocessing
 import os
 import tempfile
 import time
@@ -30,6 +33,7 @@ import ray  # noqa: E402
 
 from madray.spec import load_sweep  # noqa: E402
 from madray.sweep import run_sweep  # noqa: E402
+from madray.sweep.cost import prior_seconds  # noqa: E402
 from madray.sweep.runner import start_embedded_ray, worker_modules  # noqa: E402
 from madray.trial import run_trial  # noqa: E402
 
@@ -38,6 +42,17 @@ def plain_loop(sweep) -> float:
     start = time.perf_counter()
     for cfg in sweep.trials:
         run_trial(cfg)
+    return time.perf_counter() - start
+
+
+def plain_pool(sweep, processes: int) -> float:
+    """The trials over `processes` forked processes, one at a time each, longest first: what the
+    machine gives `processes` CPUs with no Ray at all (the ceiling for Tune's throughput ratio)."""
+    ctx = multiprocessing.get_context("fork")
+    order = sorted(sweep.trials, key=lambda c: -(prior_seconds(c) or 0.0))
+    start = time.perf_counter()
+    with ctx.Pool(processes) as pool:
+        pool.map(run_trial, order, chunksize=1)
     return time.perf_counter() - start
 
 
@@ -66,10 +81,14 @@ def main() -> None:
     sweep = load_sweep(args.sweep, args.overrides)
     print(f"sweep {sweep.name!r}: {sweep.size_line()}, {sum(t.generations for t in sweep.trials)} trial-generations; "
           f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
-    plain = tune1 = tune2 = init1 = init2 = float("inf")
+    plain = pool2 = tune1 = tune2 = init1 = init2 = float("inf")
     for _ in range(args.repeat):
-        plain = min(plain, plain_loop(sweep))
-        print(f"plain loop of run_trial        {plain:8.1f} s   load average {os.getloadavg()[0]:.1f}", flush=True)
+        p = plain_loop(sweep)
+        plain = min(plain, p)
+        print(f"plain loop of run_trial        {p:8.1f} s   load average {os.getloadavg()[0]:.1f}", flush=True)
+        p2 = plain_pool(sweep, 2)
+        pool2 = min(pool2, p2)
+        print(f"plain loop in 2 processes      {p2:8.1f} s   load average {os.getloadavg()[0]:.1f}", flush=True)
         i1, t1 = through_tune(sweep, 1, args.pack)
         tune1, init1 = min(tune1, t1), min(init1, i1)
         print(f"Ray Tune, 1 worker CPU         {t1:8.1f} s   (+ Ray start {i1:.1f} s)   load average "
@@ -82,6 +101,8 @@ def main() -> None:
     print(f"fastest of {args.repeat}: overhead ratio Tune 1 CPU / plain loop {tune1 / plain:.2f} (goal <= 1.1); "
           f"throughput 2 CPUs / 1 CPU {tune1 / tune2:.2f}x (goal >= {goal}); load average at the end "
           f"{os.getloadavg()[0]:.1f}")
+    print(f"the machine's own ceiling, without Ray: 2 processes / 1 process {plain / pool2:.2f}x; Tune reaches "
+          f"{(tune1 / tune2) / (plain / pool2):.0%} of it")
     print(f"with Ray's start-up counted: overhead {(init1 + tune1) / plain:.2f}, throughput "
           f"{(init1 + tune1) / (init2 + tune2):.2f}x; packing {'on' if args.pack else 'off'}")
 
