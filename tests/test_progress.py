@@ -79,3 +79,24 @@ def test_verbose_adds_a_line_per_report_and_resume_counts_earlier_generations(cl
     prog.on_trial_complete(0, [], trial("b"))
     # the rate counts only this process's 2 generations in 4 s; a finished on resume counts as done
     assert prog._status().startswith("[    4.0s] trials 2/2 done, 0 running, 0 failed | 8/8 generations, 0.5/s | ETA 0m00s")
+
+
+def test_cli_output_to_a_pipe_is_line_buffered():
+    """Without a terminal (CI, `ray job` logs) each progress line must reach the log when printed,
+    not when an 8 KiB block buffer fills: the CLI line-buffers stdout. Checked in a child whose
+    stdout is a pipe, with a `madray` command that prints one line and then stays alive."""
+    import subprocess
+    import sys
+
+    code = ("import sys, time; from madray.cli.main import main; main(['reproduce', '--list']); "
+            "print('line-buffered' if sys.stdout.line_buffering else 'block-buffered'); time.sleep(60)")
+    child = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
+    try:
+        for line in iter(child.stdout.readline, ""):  # ends at EOF (the child's exit) if nothing came
+            if line.strip() in ("line-buffered", "block-buffered"):
+                break
+        assert line.strip() == "line-buffered"
+        assert child.poll() is None  # read while the child sleeps: it was flushed, not held in a buffer
+    finally:
+        child.kill()
+        child.wait()

@@ -33,6 +33,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if hasattr(sys.stdout, "reconfigure"):  # a file or pipe (CI, `ray job` logs) sees each progress line as it comes
+        sys.stdout.reconfigure(line_buffering=True)
     try:
         return int(args.handler(args) or 0)
     except (MadrayError, FileExistsError, FileNotFoundError) as e:
