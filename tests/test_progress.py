@@ -100,3 +100,9 @@ def test_cli_output_to_a_pipe_is_line_buffered():
     finally:
         child.kill()
         child.wait()
+
+
+def test_rate_switches_units_for_slow_generations():
+    from madray.sweep.progress import _rate
+    rates = (2.0, 0.5, 1 / 30, 1 / 600, 1 / 7200, 0.0)  # per second
+    assert [_rate(r) for r in rates] == ["2.0/s", "0.5/s", "2.0/min", "0.1/min", "0.5/h", "0.0/h"]

@@ -65,8 +65,15 @@ class Tally:
         eta = left / rate if rate > 0 else (0.0 if left == 0 else math.inf)
         return (f"[{elapsed:7.1f}s] trials {len(self.finished)}/{len(self.generations)} done, "
                 f"{len(self.running)} running, {len(self.failed)} failed | "
-                f"{self.generations_done()}/{total} generations, {rate:.1f}/s | ETA {_duration(eta)}"
+                f"{self.generations_done()}/{total} generations, {_rate(rate)} | ETA {_duration(eta)}"
                 + (f" | {self.latest} gen {self.done[self.latest]}: {self.shown[self.latest]}" if self.latest else ""))
+
+
+def _rate(per_second: float) -> str:
+    """Generations per second, or per minute or hour when slower (a deep sweep: 0.0/s says nothing)."""
+    for unit, scale in (("s", 1), ("min", 60), ("h", 3600)):
+        if per_second * scale >= 0.1 or unit == "h":
+            return f"{per_second * scale:.1f}/{unit}"
 
 
 class Progress(tune.Callback):
