@@ -51,7 +51,7 @@ DDPM = Experiment(
           "recall relative to λ = 1.",
     check=check_ddpm,
     figure=lambda df, root: precision_recall(df),
-    cost="≈ 35 min (estimate: 4 generations, ~8 min each on one core; not timed whole)",
+    cost="43 min (idle 2 cores: two trials side by side, ~11 min per generation each)",
     deep=True,
     paper_scale=("n_ini=60000", "n_s=60000", "generations=10", "params.ddpm.steps=20000", "params.ddpm.channels=64",
                  "params.ddpm.n_eval=10000", "params.ddpm.n_ref=10000"),
