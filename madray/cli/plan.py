@@ -13,8 +13,8 @@ import os
 from dataclasses import asdict
 
 from madray.config import ConfigError
-from madray.search.spec import load_search, with_knob
-from madray.spec import Sweep, load_sweep, parse_sweep, read_spec
+from madray.search.spec import parse_search
+from madray.spec import Sweep, load_sweep, read_spec
 from madray.sweep.cost import total_work
 from madray.sweep.plan import PILOT_S, RAY_START_S, TUNE_START_S, Plan, make_plan
 
@@ -78,14 +78,12 @@ def _plan(sweep: Sweep, args: argparse.Namespace) -> Plan:
     return make_plan(sweep, workers(args, max(t.resources.cpu for t in sweep.trials)), args.pilot_seconds)
 
 
-def _search_bound(args: argparse.Namespace) -> tuple[Plan, dict]:
+def _search_bound(spec: dict, args: argparse.Namespace) -> tuple[Plan, dict]:
     """A search sweep's cost is adaptive: plan its dearer range end and bound the search by
     max_evaluations trials (replicate batches included) per grid point, each priced at that end."""
-    found = load_search(args.sweep, args.overrides)
-    s, rest = found.search, {k: v for k, v in read_spec(args.sweep, args.overrides).items() if k != "search"}
-    kind = int if found.integer else float
-    ends = {kind(v): parse_sweep(with_knob(rest, s.knob, kind(v)), args.sweep) for v in s.range}
-    value, sweep = max(ends.items(), key=lambda e: sum(total_work(c) for c in e[1].trials))
+    found = parse_search(spec, args.sweep)
+    s = found.search
+    value, sweep = max(zip(s.range, found.ends), key=lambda e: sum(total_work(c) for c in e[1].trials))
     plan = _plan(sweep, args)
     k = s.max_evaluations
     bound = {"knob": s.knob, "priced_at": value, "max_evaluations": k, "cpu_hours_at_most": plan.cpu_hours * k,
@@ -103,7 +101,7 @@ def format_bound(b: dict) -> str:
 def run(args: argparse.Namespace) -> int:
     spec = read_spec(args.sweep, args.overrides)
     if isinstance(spec, dict) and "search" in spec:
-        plan, bound = _search_bound(args)
+        plan, bound = _search_bound(spec, args)
         print(json.dumps({**asdict(plan), "search": bound}, indent=2) if args.json
               else f"{format_plan(plan)}\n{format_bound(bound)}")
         return 0

@@ -78,6 +78,7 @@ class SearchSweep:
     sweep: Sweep
     search: SearchSpec
     integer: bool  # the knob takes integer values (proposals are rounded)
+    ends: tuple[Sweep, Sweep]  # the sweep at range[0] and at range[1] (validated at parse time; `madray plan` prices them)
 
     @property
     def log(self) -> bool:
@@ -157,7 +158,7 @@ def parse_search(spec: Any, source: str = "<sweep>") -> SearchSweep:
             for v in (kind(lo), kind(hi))]
     _check_statistic(search, ends[0])
     sweep = dataclasses.replace(ends[0], spec=dict(spec))
-    return SearchSweep(sweep=sweep, search=search, integer=kind is int)
+    return SearchSweep(sweep=sweep, search=search, integer=kind is int, ends=(ends[0], ends[1]))
 
 
 def load_search(path: str | Path, overrides: list[str] | None = None) -> SearchSweep:
