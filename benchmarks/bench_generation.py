@@ -15,6 +15,9 @@ vs recomputing the whole prefix at every step.
     python benchmarks/bench_generation.py --families ddpm --threads 2
     python benchmarks/bench_generation.py --families ddpm wgan_gp --quality 3   # generation-1 quality over 3 seeds
 
+`--precision STEPS` instead times STEPS DDPM training steps in float32 and in bfloat16 autocast on the
+same data and prints the ratio.
+
 `--quality S` instead fits generation 1 (n_ini real images) for seeds 0 … S−1 and prints, per λ in
 `--lams`, the metrics (FID, precision, recall, density, coverage) as mean ± standard deviation over the
 seeds, the per-seed values, and the fit time: the sampling-bias trade-off at generation 1 (MAD §5:
@@ -109,6 +112,20 @@ def ddpm_samplers(threads: int, images: int) -> dict[str, float]:
     return times
 
 
+def ddpm_precisions(threads: int, steps: int) -> dict[str, float]:
+    """Seconds to train the sweep's DDPM for `steps` steps (the same data and seed) with float32 and with
+    bfloat16 autocast (`precision: bf16`; what "auto" picks where the CPU runs bf16 natively)."""
+    cfg = config("ddpm", threads)
+    first = make_family(cfg)
+    train = first.sample_real(cfg.n_ini, rng(cfg.seed, 1, Stream.REAL_INITIAL))
+    times = {}
+    for precision in ("fp32", "bf16"):
+        params = dataclasses.replace(cfg.params, precision=precision, steps=steps)
+        family = make_family(dataclasses.replace(cfg, params=params), first.shared)
+        times[precision] = timed(lambda: family.fit(train, None, rng(cfg.seed, 1, Stream.FIT)))[1]
+    return times
+
+
 @torch.no_grad()
 def lm_cache_vs_full_prefix(threads: int, stories: int) -> tuple[float, float, int]:
     family = make_family(config("lm", threads))
@@ -137,7 +154,14 @@ def main() -> None:
     p.add_argument("--quality", type=int, default=0, metavar="SEEDS",
                    help="instead of timings: generation-1 metrics per λ over this many seeds")
     p.add_argument("--lams", type=float, nargs="+", default=[1.0, 0.5], help="sampling biases for --quality")
+    p.add_argument("--precision", type=int, default=0, metavar="STEPS",
+                   help="instead of timings: DDPM training of this many steps in float32 vs bfloat16")
     args = p.parse_args()
+    if args.precision:
+        t = ddpm_precisions(args.threads, args.precision)
+        print(f"ddpm training, {args.precision} steps, {args.threads} thread(s): float32 {t['fp32']:.1f} s, "
+              f"bfloat16 {t['bf16']:.1f} s, ratio {t['fp32'] / t['bf16']:.2f}x (load average {os.getloadavg()[0]:.1f})")
+        return
     if args.quality:
         for family in args.families:
             generation_one_quality(family, args.threads, args.quality, args.lams)
