@@ -44,6 +44,7 @@ from madray.sweep.progress import ProgressLines
 from madray.sweep.runner import (
     ensure_ray,
     make_trainable,
+    preloaded_actors,
     put_shared_inputs,
     record_crashes,
     results_schema,
@@ -252,7 +253,8 @@ def _search_locked(plan: SearchSweep, root: str, address: str | None, overwrite:
         tune_config=tune_config(search_alg=searcher, num_samples=-1),
         run_config=run_config(root, EXPERIMENT, [ProgressLines(labels, sweep.metric_names, emit)]),
     )
-    record_crashes(root, tuner.fit())
+    with preloaded_actors():
+        record_crashes(root, tuner.fit())
     table = searcher.table()
     write_boundary(root, table)
     return SearchOutcome(root=root, boundary=table, ran=searcher.ran, reused=searcher.reused)

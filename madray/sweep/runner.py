@@ -13,6 +13,7 @@ import contextlib
 import logging
 import os
 import secrets
+import time
 import warnings
 from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping
@@ -22,6 +23,7 @@ os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
 os.environ.setdefault("TUNE_DISABLE_AUTO_CALLBACK_LOGGERS", "1")
 os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
 
+import psutil  # noqa: E402
 import ray  # noqa: E402
 import pyarrow as pa  # noqa: E402
 from ray import tune  # noqa: E402
@@ -142,6 +144,50 @@ def start_embedded_ray(preload: list[str] | None = None, **kwargs) -> None:
     with _loopback_node_ip():
         ray.init(address="local", _node_ip_address=LOOPBACK, include_dashboard=False,
                  logging_level=logging.WARNING, _system_config=config, **kwargs)
+    _EMBEDDED.add(ray.get_runtime_context().gcs_address)
+    _await_prestarted_workers(int(ray.cluster_resources().get("CPU", 0)))
+
+
+def _await_prestarted_workers(count: int, timeout_s: float = 15.0) -> None:
+    """Wait until Ray's `count` prestarted workers have registered (they rename themselves ray::IDLE;
+    their preload runs after that). A trial actor asked for before then gets a fresh, unloaded worker."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        idle = 0
+        for child in psutil.Process().children(recursive=True):
+            with contextlib.suppress(psutil.Error, IndexError):
+                idle += child.cmdline()[0] == "ray::IDLE"
+        if idle >= count:
+            return
+        time.sleep(0.05)
+
+
+_EMBEDDED: set[str] = set()  # GCS addresses of the Ray instances start_embedded_ray started
+
+
+@contextlib.contextmanager
+def preloaded_actors():
+    """Let Tune's trial actors start in the embedded Ray's prestarted, preloaded workers.
+
+    Ray reuses an idle prestarted worker for an actor only if their runtime environments match, and
+    Tune gives its actors one (`tune/execution/class_cache.py`: PL_DISABLE_FORK for PyTorch Lightning,
+    plus the driver's AWS variables). So every trial actor started a fresh worker that imported Ray
+    Tune and the families again, ~3-4 s per worker slot before the first generation, while the
+    preloaded workers sat idle (measured with psutil). On the embedded instance the workers already
+    inherit the driver's environment, so the actors get an empty environment there; elsewhere (a
+    cluster) Tune's is kept. tests/test_runner_workers.py fails if the actors stop landing in them.
+    """
+    from ray.tune.execution import class_cache
+
+    if ray.get_runtime_context().gcs_address not in _EMBEDDED:
+        yield
+        return
+    defaults, propagate = class_cache.DEFAULT_ENV_VARS, class_cache.ENV_VARS_TO_PROPAGATE
+    class_cache.DEFAULT_ENV_VARS, class_cache.ENV_VARS_TO_PROPAGATE = {}, set()
+    try:
+        yield
+    finally:
+        class_cache.DEFAULT_ENV_VARS, class_cache.ENV_VARS_TO_PROPAGATE = defaults, propagate
 
 
 def trial_labels(sweep: Sweep) -> dict[str, str]:
@@ -303,7 +349,8 @@ def _run_locked(sweep: Sweep, out: str, root: str, address: str | None, overwrit
         emit(f"resuming the run in {root}")
     progress = _progress(sweep, root, resuming, emit, live, verbose)
     trainable = make_trainable(sweep, root, put_shared_inputs(sweep.trials), 0.0 if verbose else REPORT_EVERY_S)
-    results = _tuner(sweep, root, trainable, progress, resuming, pack).fit()
+    with preloaded_actors():
+        results = _tuner(sweep, root, trainable, progress, resuming, pack).fit()
     record_crashes(root, results)
     failures = load_failures(root)
     return SweepOutcome(
