@@ -41,7 +41,7 @@ def run(args: argparse.Namespace) -> int:
     from madray.results.summary import format_boundary
     from madray.search.runner import run_search
 
-    outcome = run_search(plan, args.out, **run_options(args))
+    outcome = run_search(plan, args.out, **run_options(args), verbose=args.verbose)
     print(f"\n{len(outcome.ran)} trials run, {len(outcome.reused)} read from earlier runs; results in {outcome.root}")
     print(format_boundary(outcome.boundary))
     print(f"\nLoad the table with: madray.load_boundary({outcome.root!r})")

@@ -226,15 +226,16 @@ def run_search(
     overwrite: bool = False,
     resume: bool = False,
     emit: Callable[[str], None] = print,
+    verbose: bool = False,
 ) -> SearchOutcome:
     """Search the boundary of every grid point of `plan`; results and `boundary.parquet` in `<out>/<name>/`."""
     root = sweep_root(out, plan.sweep.name)
     with sweep_lock(root):  # one run per sweep folder, as for `madray run`
-        return _search_locked(plan, root, address, overwrite, resume, emit)
+        return _search_locked(plan, root, address, overwrite, resume, emit, verbose)
 
 
 def _search_locked(plan: SearchSweep, root: str, address: str | None, overwrite: bool, resume: bool,
-                   emit: Callable[[str], None]) -> SearchOutcome:
+                   emit: Callable[[str], None], verbose: bool = False) -> SearchOutcome:
     sweep = plan.sweep
     # sweep.yaml holds the spec only: which trials run is decided as the search goes (each row holds its config)
     resuming = prepare_output(root, dump_sweep(Sweep(sweep.name, sweep.spec, ())), overwrite=overwrite, resume=resume,
@@ -251,7 +252,7 @@ def _search_locked(plan: SearchSweep, root: str, address: str | None, overwrite:
     tuner = tune.Tuner(
         make_trainable(sweep, root, _shared(plan)),
         tune_config=tune_config(search_alg=searcher, num_samples=-1),
-        run_config=run_config(root, EXPERIMENT, [ProgressLines(labels, sweep.metric_names, emit)]),
+        run_config=run_config(root, EXPERIMENT, [ProgressLines(labels, sweep.metric_names, emit, verbose)]),
     )
     with preloaded_actors():
         record_crashes(root, tuner.fit())

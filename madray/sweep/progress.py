@@ -205,7 +205,9 @@ class Progress(tune.Callback):
 
 class ProgressLines(Progress):
     """The boundary search's progress (madray/search): trials become known as the search creates them
-    (`labels` fills in as it goes), and every Tune report gets its line."""
+    (`labels` fills in as it goes), so the total is unknown and there is no live line: a line per
+    finished trial, and with `verbose` one per Tune report."""
 
-    def __init__(self, labels: dict[str, str], metrics: list[str], emit: Callable[[str], None] = print) -> None:
-        super().__init__(labels, metrics, {}, emit, verbose=True)
+    def __init__(self, labels: dict[str, str], metrics: list[str], emit: Callable[[str], None] = print,
+                 verbose: bool = False) -> None:
+        super().__init__(labels, metrics, {}, emit, verbose=verbose)
