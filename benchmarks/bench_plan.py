@@ -1,7 +1,7 @@
 """How far `madray plan`'s wall-time prediction is from a real run, on the quickstart and the phase-transition sweep.
 
 For each sweep, in one run: the plan (pilot included) for the workers this machine has, then the sweep
-through `run_sweep` on a fresh local Ray, timed from ray.init to the end; prints predicted and measured
+through `run_sweep` on a fresh embedded Ray started as `madray run` starts it, timed from its start to the end; prints predicted and measured
 wall time and the error (goal: within 30 %). The load average is printed beside each: the machine is
 shared, and the pilot meets a different load than the run.
 
@@ -24,6 +24,7 @@ import ray  # noqa: E402
 from madray.spec import load_sweep  # noqa: E402
 from madray.sweep import run_sweep  # noqa: E402
 from madray.sweep.plan import make_plan  # noqa: E402
+from madray.sweep.runner import start_embedded_ray, worker_modules  # noqa: E402
 
 HERE = os.path.dirname(__file__)
 SWEEPS = [os.path.join(HERE, "..", "sweeps", name) for name in ("quickstart.yaml", "gaussian_phase_transition.yaml")]
@@ -31,7 +32,7 @@ SWEEPS = [os.path.join(HERE, "..", "sweeps", name) for name in ("quickstart.yaml
 
 def measured_run(sweep, cpus: int) -> float:
     start = time.perf_counter()
-    ray.init(address="local", num_cpus=cpus, include_dashboard=False, logging_level="ERROR")
+    start_embedded_ray(worker_modules(sweep.trials), num_cpus=cpus)
     with tempfile.TemporaryDirectory() as out:
         run_sweep(sweep, out, emit=lambda line: None)
     ray.shutdown()

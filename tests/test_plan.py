@@ -90,3 +90,20 @@ def plan_families(path, spec):
         from madray.search.spec import load_search
         return load_search(path).sweep.families
     return load_sweep(path).families
+
+
+def test_pilot_steps_cheap_trials_until_the_trial_time_box(monkeypatch):
+    """Cheap generations are too noisy to fit from two: a pilot trial steps on until it has run
+    PILOT_TRIAL_S (or has no generation left), never fewer than PILOT_GENERATIONS."""
+    from madray.sweep import plan
+
+    monkeypatch.setattr(plan, "PILOT_TRIAL_S", 0.3)
+    sweep = parse_sweep({**SPEC, "generations": 400, "replicates": 2, "n_ini": 20, "n_s": 20,
+                         "loop": "fresh_data", "n_r": 20, "grid": {"gaussian.d": [2, 3]}})
+    measured, _, finished = plan.run_pilot(sweep, seconds=30)
+    assert finished
+    for cfg in plan.pilot_trials(sweep):
+        mine = [m for m in measured if m.trial_id == cfg.trial_id]
+        assert [m.generation for m in mine] == list(range(1, len(mine) + 1))
+        before_last = sum(m.seconds for m in mine[:-1])
+        assert len(mine) > plan.PILOT_GENERATIONS and before_last < 0.3 <= before_last + mine[-1].seconds

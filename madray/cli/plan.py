@@ -1,6 +1,6 @@
 """Plan a sweep before running it: grid points, distinct trials, memory, a pilot and a cost prediction.
 
-The pilot runs one or two generations of the cheapest and the most expensive trial of each
+The pilot runs the first generations (two, or more until 1 s) of the cheapest and the most expensive trial of each
 family (at most --pilot-seconds), fits seconds per generation per family and predicts the
 sweep's CPU-hours and wall time on --workers trial slots (or --nodes × --cpus-per-node CPUs).
 """
@@ -66,7 +66,8 @@ def format_plan(plan: Plan) -> str:
                      f"{', '.join(plan.unpriced)}; raise --pilot-seconds above one generation of theirs")
     scope = " (priced trials only: a lower bound)" if plan.unpriced else ""
     lines += [
-        f"predicted{scope}: {plan.cpu_hours:.3g} CPU-hours, wall time {_hours(plan.wall_s)} on {plan.workers} worker(s)",
+        (f"predicted{scope}: {plan.cpu_hours:.3g} CPU-hours, wall time {_hours(plan.wall_s)} on {plan.workers} "
+         f"worker(s) ({plan.tune_trials} Tune trials: cheap trials run in packs)"),
         "dominant trials:",
         *(f"  {d['trial_id']}  {d['family']:8s} {d['loop']:22s} {d['generations']:4d} generations  {_hours(d['seconds'])}"
           for d in plan.dominant),

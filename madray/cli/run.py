@@ -84,8 +84,8 @@ def run(args: argparse.Namespace) -> int:
         df = None
     if df is not None:
         print(f"\n{len(df)} rows from {outcome.trials} trials written to {outcome.root}")
-        print(format_summary(df))
-        print(f"\nLoad them in pandas with: madray.load_results({outcome.root!r})")
+        print(format_summary(df, medians=False))
+        print(f"\nMedians too: madray show {outcome.root}\nLoad them in pandas with: madray.load_results({outcome.root!r})")
     if outcome.failed:
         print_failures(outcome.failed)
         return 1

@@ -19,26 +19,30 @@ def metric_columns(df: pd.DataFrame) -> list[str]:
     return [c for c in df.columns if c not in known and not c.startswith("param_")]
 
 
-def summary_table(df: pd.DataFrame) -> pd.DataFrame:
+def summary_table(df: pd.DataFrame, medians: bool = True) -> pd.DataFrame:
     """One row per trial: the knobs that vary, generations done, and per metric its final mean over
-    replicates (column `<metric>`) and median (`<metric>_median`)."""
+    replicates (column `<metric>`) and, with `medians`, median (`<metric>_median`)."""
     metrics = [m for m in metric_columns(df) if df[m].notna().any()]
     last = df[df["generation"] == df.groupby("trial_id")["generation"].transform("max")]
     varying = [c for c in _SHOWN_CONFIG if c == "trial_id" or last[c].nunique(dropna=False) > 1]
     groups = last.groupby(varying, dropna=False, sort=True)
-    means, medians = groups[metrics].mean(), groups[metrics].median().add_suffix("_median")
-    table = pd.concat([means, medians], axis=1)[[c for m in metrics for c in (m, f"{m}_median")]]
+    table = groups[metrics].mean()
+    if medians:
+        table = pd.concat([table, groups[metrics].median().add_suffix("_median")], axis=1)
+        table = table[[c for m in metrics for c in (m, f"{m}_median")]]
     table.insert(0, "generation", groups["generation"].max())
     return table.reset_index()
 
 
-def format_summary(df: pd.DataFrame) -> str:
-    """One table per model family (families report different metrics)."""
+def format_summary(df: pd.DataFrame, medians: bool = True) -> str:
+    """One table per model family (families report different metrics); without `medians`, the means
+    only (what `madray run` prints at the end, to stay on one screen; `madray show` adds medians)."""
     parts = []
+    what = "mean and median" if medians else "mean"
     with pd.option_context("display.max_rows", 200, "display.width", 160, "display.float_format", "{:.4g}".format):
         for family, rows in df.groupby("family", sort=True):
-            parts.append(f"family {family}: final generation, mean and median over replicates")
-            parts.append(summary_table(rows).to_string(index=False))
+            parts.append(f"family {family}: final generation, {what} over replicates")
+            parts.append(summary_table(rows, medians).to_string(index=False))
     return "\n".join(parts)
 
 

@@ -1,12 +1,14 @@
 """What a sweep will cost, before it runs: a pilot of a few distinct trials and a per-generation cost model.
 
-The pilot runs, in a child process killed at the time box, the first one or two generations of
-the cheapest and the most expensive trial of each family (writing their rows and checkpoints to a
-temporary folder, as a real run does), with the BLAS/torch threads a trial gets under Ray. Per
-family it fits seconds per generation = a + b·w, where w = `Family.work(cfg, n)` is the family's
-own count of the work in one generation that trains on n samples; every generation of every trial
-is then priced from its loop's training-set size. Wall time: trials handed, in grid order, to the
-first free of `workers` slots (what Tune does), plus Ray's start-up and a per-trial Tune cost
+The pilot runs, in a child process killed at the time box, the first generations of the cheapest and
+the most expensive trial of each family (writing their rows and checkpoints to a temporary folder,
+as a real run does), with the BLAS/torch threads a trial gets under Ray: at least PILOT_GENERATIONS
+each, and more while a trial has run for less than PILOT_TRIAL_S (cheap generations of a few
+milliseconds are too noisy to fit from two). Per family it fits seconds per generation = a + b·w,
+where w = `Family.work(cfg, n)` is the family's own count of the work in one generation that trains
+on n samples; every generation of every trial is then priced from its loop's training-set size.
+Wall time: the Tune trials the runner will make (cheap trials in packs, pack.py, longest first),
+each to the first free of `workers` slots (what Tune does), plus Ray's start-up and Tune's costs
 measured here (benchmarks/bench_plan.py prints how far off the prediction is).
 """
 
@@ -29,18 +31,21 @@ from madray.results.store import ResultWriter
 from madray.seeding import Stream, rng
 from madray.spec import Sweep
 from madray.sweep.checkpoint import CheckpointStore
-from madray.sweep.cost import FamilyCost, trial_seconds, work
+from madray.sweep.cost import FamilyCost, prior_seconds, trial_seconds, work
+from madray.sweep.pack import make_units
 from madray.trial import Trial
 
 PILOT_S = 60.0
 PILOT_GENERATIONS = 2
-# Fixed costs of a run, measured on this 2-core machine (the planner cannot pilot them without Ray):
-# ray.init 3-7 s (benchmarks/bench_sweep.py); Tune's set-up and its first actors importing madray ~4 s;
-# then ~0.15 s per trial (scheduling, actor reuse, the final report), from 2- and 20-trial sweeps of
-# one-generation Gaussian trials. On a loaded machine (load average 14) the set-up took 15-23 s.
-RAY_START_S = 5.0
-TUNE_START_S = 4.0
-TUNE_TRIAL_S = 0.15
+PILOT_TRIAL_S = 1.0
+# Fixed costs of a run, measured on this 2-core machine (the planner cannot pilot them without Ray),
+# quiet (load average 1.2): start_embedded_ray 3.7-4.1 s (ray.init and awaiting its prestarted workers);
+# Tune's set-up, first actors and end ~1.1 s; ~0.1 s of a worker slot per Tune trial (start, stop,
+# reports), from 2- and 40-trial sweeps of one-generation Gaussian trials run packed and unpacked.
+# On a loaded machine (load average 14) the set-up took several times longer.
+RAY_START_S = 4.0
+TUNE_START_S = 1.1
+TUNE_UNIT_S = 0.1
 
 
 @dataclass(frozen=True)
@@ -52,7 +57,7 @@ class Measured:
 
 
 def _pilot_child(sweep: Sweep, trials: list[TrialConfig], queue) -> None:
-    """Runs in the child: PILOT_GENERATIONS generations of each trial, one message per generation."""
+    """Runs in the child: each trial's first generations (see the module doc), one message per generation."""
     schema = sweep_schema(sweep.name, sweep.param_types(), sweep.metric_names)
     with tempfile.TemporaryDirectory() as out:
         writer, checkpoints = ResultWriter(out, schema), CheckpointStore(out)
@@ -67,12 +72,15 @@ def _pilot_trial(cfg: TrialConfig, writer: ResultWriter, checkpoints: Checkpoint
     trial = Trial(cfg)
     batch = trial.family.sample_real(1, rng(cfg.seed, 0, Stream.REAL_INITIAL))
     queue.put(("bytes", cfg.family, sum(np.asarray(v).nbytes for v in batch.values()) / cfg.replicates))
-    for _ in range(min(PILOT_GENERATIONS, cfg.generations)):
+    spent = 0.0
+    while trial.generation < cfg.generations and (trial.generation < PILOT_GENERATIONS or spent < PILOT_TRIAL_S):
         start = time.perf_counter()
         rows = trial.step()
         writer.write(cfg.trial_id, trial.generation, rows)
         checkpoints.save(cfg.trial_id, trial.state_dict())
-        queue.put(Measured(cfg.trial_id, trial.generation, work(cfg, trial.generation), time.perf_counter() - start))
+        seconds = time.perf_counter() - start
+        spent += seconds
+        queue.put(Measured(cfg.trial_id, trial.generation, work(cfg, trial.generation), seconds))
 
 
 def pilot_trials(sweep: Sweep) -> list[TrialConfig]:
@@ -157,7 +165,8 @@ class Plan:
     pilot_s: float
     pilot_complete: bool
     memory_per_trial_mb: float  # the largest trial's
-    trials_s: float  # the trials' share of the wall time: `workers` slots filled in grid order
+    trials_s: float  # the trials' share of the wall time: `workers` slots filled with the Tune trials
+    tune_trials: int = 0  # the Tune trials the runner will make of them (cheap trials in packs)
     families: dict[str, dict[str, float]] = field(default_factory=dict)  # family -> a, b, points
     dominant: list[dict[str, Any]] = field(default_factory=list)  # the most expensive trials
     unpriced: list[str] = field(default_factory=list)  # families the pilot did not reach in its time box
@@ -171,15 +180,18 @@ def make_plan(sweep: Sweep, workers: int, pilot_s: float = PILOT_S, top: int = 5
     costs = {f: fit_family([m for m in measured if family_of[m.trial_id] == f])
              for f in sweep.families if any(family_of[m.trial_id] == f for m in measured)}
     priced = [c for c in sweep.trials if c.family in costs]
-    seconds = {c.trial_id: trial_seconds(c, costs[c.family]) + TUNE_TRIAL_S for c in priced}
+    seconds = {c.trial_id: trial_seconds(c, costs[c.family]) for c in priced}
     cpu = {c.trial_id: c.resources.cpu for c in sweep.trials}
     dominant = sorted(priced, key=lambda c: -seconds[c.trial_id])[:top]
+    # the runner's own units (it packs by its prior estimate), each priced from the pilot's fit
+    units = make_units(priced, lambda resources: workers, prior_seconds)
+    unit_s = [sum(seconds[c.trial_id] for c in unit) + TUNE_UNIT_S for unit in units]
+    trials_s = makespan(unit_s, workers)
     return Plan(
         sweep=sweep.name, grid_points=sweep.n_grid_points, trials=len(sweep.trials),
         trial_generations=sum(c.generations for c in sweep.trials), workers=workers,
-        cpu_hours=sum(seconds[t] * cpu[t] for t in seconds) / 3600,
-        trials_s=makespan([seconds[c.trial_id] for c in priced], workers),
-        wall_s=RAY_START_S + TUNE_START_S + makespan([seconds[c.trial_id] for c in priced], workers),
+        cpu_hours=(sum(seconds[t] * cpu[t] for t in seconds) + TUNE_UNIT_S * len(units)) / 3600,
+        trials_s=trials_s, tune_trials=len(units), wall_s=RAY_START_S + TUNE_START_S + trials_s,
         pilot_s=pilot_time, pilot_complete=complete,
         memory_per_trial_mb=max((memory_bytes(c, sizes.get(c.family, 0.0)) for c in sweep.trials), default=0) / 2**20,
         families={f: {"a_s": c.a, "b_s_per_work": c.b, "pilot_generations": c.points} for f, c in costs.items()},
