@@ -7,6 +7,18 @@ os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
 os.environ.setdefault("TUNE_DISABLE_AUTO_CALLBACK_LOGGERS", "1")
 
 
+def _session_token() -> None:
+    """The test session's Ray instances (ray_local, ray.cluster_utils.Cluster) get a token in this
+    process's environment, as an embedded madray sweep does: a plain ray.init() would otherwise write
+    ~/.ray/auth_token into the home of whoever runs the tests."""
+    from madray.sweep.runner import _token_in_environment
+
+    _token_in_environment()
+
+
+_session_token()
+
+
 @pytest.fixture(scope="session")
 def ray_local():
     """One embedded Ray for the tests that only need a local instance (ray.init costs seconds).
