@@ -7,16 +7,12 @@ os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
 os.environ.setdefault("TUNE_DISABLE_AUTO_CALLBACK_LOGGERS", "1")
 
 
-def _session_token() -> None:
-    """The test session's Ray instances (ray_local, ray.cluster_utils.Cluster) get a token in this
-    process's environment, as an embedded madray sweep does: a plain ray.init() would otherwise write
-    ~/.ray/auth_token into the home of whoever runs the tests."""
-    from madray.sweep.runner import _token_in_environment
+# The session's Ray instances (ray_local, ray.cluster_utils.Cluster) get a token in this process's
+# environment, as an embedded sweep does: a plain ray.init() would write ~/.ray/auth_token into the
+# tester's home. Imported after the variables above: Ray and Tune read some of them at import.
+from madray.sweep.runner import _token_in_environment  # noqa: E402
 
-    _token_in_environment()
-
-
-_session_token()
+_token_in_environment()
 
 
 @pytest.fixture(scope="session")
