@@ -24,7 +24,8 @@ import ray  # noqa: E402
 from madray.spec import load_sweep  # noqa: E402
 from madray.sweep import run_sweep  # noqa: E402
 from madray.sweep.plan import make_plan  # noqa: E402
-from madray.sweep.runner import start_embedded_ray, worker_modules  # noqa: E402
+from madray.models import family_module  # noqa: E402
+from madray.sweep.ray_session import start_or_join  # noqa: E402
 
 HERE = os.path.dirname(__file__)
 SWEEPS = [os.path.join(HERE, "..", "sweeps", name) for name in ("quickstart.yaml", "gaussian_phase_transition.yaml")]
@@ -32,7 +33,7 @@ SWEEPS = [os.path.join(HERE, "..", "sweeps", name) for name in ("quickstart.yaml
 
 def measured_run(sweep, cpus: int) -> float:
     start = time.perf_counter()
-    start_embedded_ray(worker_modules(sweep.trials), num_cpus=cpus)
+    start_or_join(preload={family_module(c.family) for c in sweep.trials}, num_cpus=cpus)
     with tempfile.TemporaryDirectory() as out:
         run_sweep(sweep, out, emit=lambda line: None)
     ray.shutdown()

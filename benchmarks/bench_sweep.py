@@ -8,7 +8,7 @@ Prints, in one run:
     quickstart, >= 1.8 with --set generations=40);
   - the plain loop over 2 forked processes (no Ray): what two CPUs of this machine give at all, the
     ceiling of the ratio above (on a VM two vCPUs need not give 2x).
-Ray's start-up (`start_embedded_ray`, what `madray run` does: its workers preload the trainable and the
+Ray's start-up (`start_or_join`, what `madray run` does: its workers preload the trainable and the
 sweep's families) is timed separately and not counted in the sweep times; the last line also gives the
 ratios with it counted. `--no-pack` runs every trial as a Tune trial of its own (madray/sweep/pack.py).
 The load average is printed beside each ratio: on a shared machine other people's work skews them.
@@ -22,7 +22,7 @@ Measured 2026-12-02 on a quiet 2-core machine (load average 1.1 to 1.3, its own 
   counted in: 1.26 and 1.64x.
   --set generations=40: plain loop 198.4 s, Tune 1 CPU 188.3 s, 2 CPUs 88.5 s: overhead 0.95, throughput
   2.13x (goal >= 1.8; ceiling 2.18x, 98%); counted in: 0.98 and 2.05x (load average 1.0 to 1.9).
-Before the trial actors reused the embedded Ray's prestarted, preloaded workers (runner.preloaded_actors)
+Before the trial actors reused the embedded Ray's prestarted, preloaded workers (ray_session.tune_actor_environment)
 the quickstart gave 1.32 and 1.6x: each actor started a fresh worker and imported Ray Tune again.
 """
 
@@ -43,7 +43,8 @@ import ray  # noqa: E402
 from madray.spec import load_sweep  # noqa: E402
 from madray.sweep import run_sweep  # noqa: E402
 from madray.sweep.cost import prior_seconds  # noqa: E402
-from madray.sweep.runner import start_embedded_ray, worker_modules  # noqa: E402
+from madray.models import family_module  # noqa: E402
+from madray.sweep.ray_session import start_or_join  # noqa: E402
 from madray.trial import run_trial  # noqa: E402
 
 
@@ -69,7 +70,7 @@ def through_tune(sweep, cpus: int, pack: bool) -> tuple[float, float]:
     """(Ray start-up seconds, run_sweep seconds) on a fresh local Ray with `cpus` CPUs."""
     ray.shutdown()
     start = time.perf_counter()
-    start_embedded_ray(worker_modules(sweep.trials), num_cpus=cpus)
+    start_or_join(preload={family_module(c.family) for c in sweep.trials}, num_cpus=cpus)
     started = time.perf_counter()
     with tempfile.TemporaryDirectory() as out:
         run_sweep(sweep, out, emit=lambda line: None, pack=pack)

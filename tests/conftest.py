@@ -1,31 +1,19 @@
-import os
-
 import pytest
 
-os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
-os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
-os.environ.setdefault("TUNE_DISABLE_AUTO_CALLBACK_LOGGERS", "1")
+# The session's Ray instances (ray_local, ray.cluster_utils.Cluster) get the environment an embedded
+# sweep's Ray gets, a token included: a plain ray.init() would write ~/.ray/auth_token into the tester's home.
+from madray.sweep.ray_session import prepare_environment, ray_session
 
-
-# The session's Ray instances (ray_local, ray.cluster_utils.Cluster) get a token in this process's
-# environment, as an embedded sweep does: a plain ray.init() would write ~/.ray/auth_token into the
-# tester's home. Imported after the variables above: Ray and Tune read some of them at import.
-from madray.sweep.runner import _token_in_environment  # noqa: E402
-
-_token_in_environment()
+prepare_environment()
 
 
 @pytest.fixture(scope="session")
 def ray_local():
-    """One embedded Ray for the tests that only need a local instance (ray.init costs seconds).
-
-    address="local" starts a new instance even when another Ray runs on this machine.
-    """
+    """One embedded Ray (madray's own session: loopback only) for the tests that only need a local instance."""
     import ray
 
-    if not ray.is_initialized():
-        ray.init(address="local", num_cpus=2, include_dashboard=False, logging_level="WARNING")
-    yield ray
+    with ray_session(num_cpus=2):
+        yield ray
     ray.shutdown()
 
 

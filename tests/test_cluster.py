@@ -85,9 +85,10 @@ def test_cluster_yaml_passes_ray_autoscaler_validation():
 
 
 def test_shared_inputs_are_put_once_per_shared_key():
-    from madray.sweep.runner import ensure_ray, put_shared_inputs
+    from madray.sweep.experiment import put_shared_inputs
+    from madray.sweep.ray_session import start_or_join
 
-    ensure_ray()
+    start_or_join()
     sweep = parse_sweep({**SWEEP, "params": {"gaussian": {"d": 2}, "linreg": {"d": 3}},
                          "grid": {"family": ["gaussian", "linreg"], "lam": [1.0, 0.5]}})
     refs = put_shared_inputs(sweep.trials)

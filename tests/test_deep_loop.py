@@ -1,12 +1,14 @@
 """Every deep family runs a 3-generation fully synthetic loop through Ray Tune and writes its rows
 and sample grids."""
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 from deep_helpers import TINY, mnist_shared
 
 import madray
-from madray.results.store import ARTIFACTS_DIR
+from madray.results.folder import SweepFolder
 from madray.spec import parse_sweep
 from madray.sweep import run_sweep
 
@@ -35,5 +37,5 @@ def test_fully_synthetic_loop_of_every_family_through_tune(ray_local, madray_cac
     assert (images["fid"] > 0).all() and images["precision"].between(0, 1).all()
     for trial in sweep.trials:
         for g in (1, 2, 3):
-            png = tmp_path / "out" / "deep3" / ARTIFACTS_DIR / trial.trial_id / f"gen-{g:06d}-samples.png"
+            png = Path(SweepFolder(str(tmp_path / "out" / "deep3")).artifact_file(trial.trial_id, g, "samples.png"))
             assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

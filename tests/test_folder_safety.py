@@ -13,18 +13,17 @@ import yaml
 
 from madray.cli.main import main
 from madray.errors import BusyError
-from madray.results.store import (
-    LOCK_FILE,
-    OWNER_FILE,
-    ResultWriter,
-    clear_failure,
-    delete_within,
-    is_within,
-    prepare_output,
-    write_failure,
-)
+from madray.results.files import delete_within, is_within
+from madray.results.folder import LOCK_FILE, OWNER_FILE, SweepFolder
 from madray.spec import dump_sweep, parse_sweep
-from madray.sweep.lock import sweep_lock
+
+
+def prepare_output(root, sweep_yaml, **kwargs):
+    return SweepFolder(root).prepare(sweep_yaml, **kwargs)
+
+
+def sweep_lock(root):
+    return SweepFolder(root).lock()
 
 SWEEP = {"name": "quick", "family": "gaussian", "loop": "accumulate", "generations": 3, "replicates": 2,
          "n_ini": 20, "n_s": 10, "params": {"gaussian": {"d": 2}}, "grid": {"lam": [1.0, 0.5]}}
@@ -114,9 +113,10 @@ def test_every_delete_path_of_real_runs_stays_inside_the_sweep_folder(ray_local,
     trial = next(root.glob("results/trial_id=*")).name.split("=")[1]
     # the clean-ups a crashed trial triggers when it runs again, called as its worker calls them
     (root / "results" / f"trial_id={trial}" / ".tmp-left-by-a-killed-writer").write_bytes(b"x")
-    ResultWriter(str(root), pa.schema([("trial_id", pa.string())])).remove_temporaries(trial)
-    write_failure(str(root), trial, 2, "crashed", "worker died")
-    clear_failure(str(root), trial)
+    folder = SweepFolder(str(root))
+    folder.remove_temporaries(trial)
+    folder.write_failure(trial, 2, "crashed", "worker died")
+    folder.clear_failure(trial)
     assert not list(root.glob("results/*/.tmp-*")) and not list(root.glob("failures/*"))
     assert main(run + ["--resume"]) == 0
     assert main(run + ["--overwrite"]) == 0

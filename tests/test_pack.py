@@ -10,13 +10,16 @@ import yaml
 import madray
 from madray.cli.main import main
 from madray.loops import LOOPS
-from madray.results.store import ResultWriter, load_failures, prepare_output
+from madray.results.folder import SweepFolder
+from madray.results.schema import file_schema
+from madray.results.store import load_failures
 from madray.spec import dump_sweep, load_sweep, parse_sweep
 from madray.sweep.checkpoint import CheckpointStore
 from madray.sweep.cost import FamilyCost, total_work, trial_seconds, work
 from madray.sweep.pack import LONG_S, PACKS_PER_WORKER, make_units, members, unit_config
 from madray.sweep.progress import Progress
-from madray.sweep.runner import results_schema, tune_units
+from madray.sweep.experiment import results_schema
+from madray.sweep.runner import tune_units
 from madray.trial import Trial, run_trial
 
 BASE = {"name": "packs", "family": "gaussian", "loop": "fresh_data", "generations": 3, "replicates": 2,
@@ -51,9 +54,10 @@ def test_cheap_trials_go_to_balanced_packs_and_long_ones_run_alone():
     assert max(packed) - min(packed) <= 0.3  # LPT: within the smallest trials' size
     for p in packs:  # grid order inside a pack
         assert [c.trial_id for c in p] == sorted(c.trial_id for c in p)
-    # few cheap trials: every one alone; one config's unit is its own dict, a pack names its members
+    # few cheap trials: every one alone; a unit of one is named after its trial, a pack after its position
     assert all(len(u) == 1 for u in make_units(trials[:4], lambda r: 2, lambda c: 0.1))
-    assert unit_config(units[0], 0) == trials[1].to_dict() and members(unit_config(units[0], 0)) == [trials[1].to_dict()]
+    alone = unit_config(units[0], 0)
+    assert alone["trial_id"] == trials[1].trial_id and members(alone) == [trials[1].to_dict()]
     config = unit_config(packs[0], 7)
     assert config["trial_id"] == f"pack007-{packs[0][0].trial_id}" and len(members(config)) == len(packs[0])
 
@@ -94,11 +98,12 @@ def test_a_packed_sweep_keeps_rows_failures_resume_and_lines_per_trial(ray_local
     out, root = tmp_path / "out", tmp_path / "out" / "packs"
     # one trial was half done by an earlier run: its generations 1-2 are kept, not recomputed
     early = next(c for c in sweep.trials if c.lam == 0.8)
-    prepare_output(str(root), dump_sweep(sweep), schema=results_schema(sweep))  # what an interrupted run left
-    writer, store = ResultWriter(str(root), results_schema(sweep)), CheckpointStore(str(root))
+    folder = SweepFolder(str(root))
+    folder.prepare(dump_sweep(sweep), results_schema(sweep))  # what an interrupted run left
+    store = CheckpointStore(folder)
     half = Trial(early)
     for _ in range(2):
-        writer.write(early.trial_id, half.generation + 1, half.step())
+        folder.write_rows(early.trial_id, half.generation + 1, half.step(), file_schema(results_schema(sweep)))
     store.save(early.trial_id, half.state_dict())
     kept = {p: p.stat().st_mtime_ns for p in root.glob(f"results/trial_id={early.trial_id}/gen-*.parquet")}
     assert main(["run", str(path), "--out", str(out)]) == 1  # 2 failed trials: exit 1

@@ -9,7 +9,7 @@ import pytest
 import madray
 from madray.cli.main import main
 from madray.plots import figures
-from madray.results.store import generation_file, write_failure
+from madray.results.folder import SweepFolder
 from madray.spec import parse_sweep
 from madray.sweep import run_sweep
 
@@ -51,8 +51,8 @@ def test_report_embeds_figures_summary_and_failures(sweep_root, tmp_path, capsys
     shutil.copytree(sweep_root, root)
     df = madray.load_results(str(root))
     ids = sorted(df.trial_id.unique())
-    Path(generation_file(str(root), ids[0], 3)).unlink()  # a trial that stopped early
-    write_failure(str(root), ids[1], 2, "diverged", "NaN in the fit")  # a recorded failure
+    Path(SweepFolder(str(root)).generation_file(ids[0], 3)).unlink()  # a trial that stopped early
+    SweepFolder(str(root)).write_failure(ids[1], 2, "diverged", "NaN in the fit")  # a recorded failure
     assert main(["report", str(root)]) == 0
     paths = printed_paths(capsys.readouterr().out)
     report = root / "report" / "report.md"

@@ -11,14 +11,9 @@ import pytest
 
 from madray.cli.main import main
 from madray.errors import DataError
-from madray.results.schema import sweep_schema
-from madray.results.store import (
-    SCHEMA_FILE,
-    ResultWriter,
-    generation_file,
-    load_results,
-    prepare_output,
-)
+from madray.results.folder import SCHEMA_FILE, SweepFolder
+from madray.results.schema import file_schema, sweep_schema
+from madray.results.store import load_results
 from madray.spec import dump_sweep, parse_sweep
 from madray.trial import run_trial
 
@@ -32,13 +27,14 @@ def results(tmp_path):
     sweep = parse_sweep(SWEEP)
     root = str(tmp_path / "intact")
     schema = sweep_schema(sweep.name, sweep.param_types(), sweep.metric_names)
-    prepare_output(root, dump_sweep(sweep), schema=schema)
-    writer, rows = ResultWriter(root, schema), []
+    folder = SweepFolder(root)
+    folder.prepare(dump_sweep(sweep), schema)
+    rows = []
     for cfg in sweep.trials:
         trial_rows = run_trial(cfg)
         rows += trial_rows
         for g in range(1, cfg.generations + 1):
-            writer.write(cfg.trial_id, g, [r for r in trial_rows if r["generation"] == g])
+            folder.write_rows(cfg.trial_id, g, [r for r in trial_rows if r["generation"] == g], file_schema(schema))
     return root, sweep, pd.DataFrame(rows)
 
 
@@ -51,7 +47,7 @@ def test_intact_results_load_exactly(results):
 
 
 def _first(root, sweep):
-    return generation_file(root, sweep.trials[0].trial_id, 1)
+    return SweepFolder(root).generation_file(sweep.trials[0].trial_id, 1)
 
 
 def _foreign(path):

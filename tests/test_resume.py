@@ -16,7 +16,7 @@ import yaml
 from helpers import trial_config
 
 import madray
-from madray.results.store import prepare_output
+from madray.results.folder import SweepFolder
 from madray.spec import dump_sweep, load_sweep, parse_sweep
 from madray.sweep.checkpoint import CheckpointStore, decode, encode
 from madray.trial import Trial, run_trial
@@ -33,7 +33,7 @@ def test_checkpoint_restores_a_trial_exactly(tmp_path, family, loop, extra):
     cfg = trial_config(family=family, loop=loop, generations=5, replicates=3, n_ini=40, n_s=30, seed=7, **extra)
     first = Trial(cfg)
     rows = first.step() + first.step()
-    store = CheckpointStore(str(tmp_path))
+    store = CheckpointStore(SweepFolder(str(tmp_path)))
     store.save(cfg.trial_id, first.state_dict())
     second = Trial(cfg)
     second.load_state_dict(store.load_latest(cfg.trial_id))
@@ -65,7 +65,7 @@ def test_encode_roundtrip_with_torch_state_and_no_pickle():
 
 
 def test_store_keeps_the_newest_and_skips_unreadable_files(tmp_path):
-    store = CheckpointStore(str(tmp_path))
+    store = CheckpointStore(SweepFolder(str(tmp_path)))
     saved = {"generation": 1, "state": {"m": np.ones(2)}, "real_initial": {}, "synthetic": []}
     store.save("t", saved)
     store.save("t", {**saved, "generation": 2})
@@ -80,13 +80,13 @@ def test_output_folder_resumes_the_same_sweep_and_refuses_another(tmp_path):
     other = dump_sweep(parse_sweep({**SWEEP, "generations": 7}))
     root = str(tmp_path / "killme")
     with pytest.raises(FileNotFoundError, match="nothing to resume"):
-        prepare_output(root, same, resume=True)
-    assert prepare_output(root, same) is False  # a new run
-    assert prepare_output(root, same) is True and prepare_output(root, same, resume=True) is True
+        SweepFolder(root).prepare(same, resume=True)
+    assert SweepFolder(root).prepare(same) is False  # a new run
+    assert SweepFolder(root).prepare(same) is True and SweepFolder(root).prepare(same, resume=True) is True
     with pytest.raises(FileExistsError, match=r"different sweep \(spec.generations: 60 there, 7 now\).*--overwrite"):
-        prepare_output(root, other)
-    assert prepare_output(root, other, overwrite=True) is False
-    assert prepare_output(root, other) is True
+        SweepFolder(root).prepare(other)
+    assert SweepFolder(root).prepare(other, overwrite=True) is False
+    assert SweepFolder(root).prepare(other) is True
 
 
 # --------------------------------------------------------------------------- kill and resume

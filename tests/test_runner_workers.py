@@ -16,14 +16,14 @@ import json, sys, tempfile, threading, time
 import psutil
 from madray.spec import parse_sweep
 from madray.sweep import run_sweep
-from madray.sweep import runner
+from madray.sweep import ray_session
 
 spec = {"name": "w", "family": "gaussian", "loop": "fully_synthetic", "generations": 400, "replicates": 4,
         "n_ini": 50, "n_s": 50, "grid": {"lam": [1.0, 0.9, 0.8, 0.7]}}
-runner.start_embedded_ray(num_cpus=2)
+ray_session.start_or_join(num_cpus=2)
 prestarted = {p.pid for p in psutil.Process().children(recursive=True) if p.cmdline()[:1] == ["ray::IDLE"]}
 if sys.argv[1] == "off":
-    runner._EMBEDDED.clear()
+    ray_session._embedded.clear()
 actors, stop = set(), threading.Event()
 
 def watch():

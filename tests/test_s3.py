@@ -10,6 +10,7 @@ import pytest
 import ray
 
 import madray
+from madray.results.folder import SweepFolder
 from madray.spec import parse_sweep
 from madray.sweep import run_sweep
 from madray.sweep.checkpoint import CheckpointStore
@@ -68,7 +69,7 @@ def test_sweep_on_s3_loads_back_and_resumes(s3_uri):
     assert outcome.root == f"{s3_uri}/ons3" and not outcome.failed and not outcome.resumed
     df = madray.load_results(outcome.root)
     assert len(df) == 2 * 2 * 3
-    store = CheckpointStore(outcome.root)
+    store = CheckpointStore(SweepFolder(outcome.root))
     for cfg in sweep.trials:
         want = sorted(run_trial(cfg), key=lambda r: (r["replicate"], r["generation"]))
         np.testing.assert_array_equal(df[df["trial_id"] == cfg.trial_id]["trace_cov"], [r["trace_cov"] for r in want])

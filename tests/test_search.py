@@ -16,7 +16,8 @@ from madray.cli.main import main
 from madray.config import ConfigError
 from madray.plots import phase_diagram
 from madray.report import write_report
-from madray.results.store import load_boundary, load_results, trial_folder
+from madray.results.folder import SweepFolder
+from madray.results.store import load_boundary, load_results
 from madray.search import (
     ADMISSIBLE,
     FOUND,
@@ -179,7 +180,7 @@ def test_search_on_tune_resumes_and_is_shown(ray_local, tmp_path, capsys):
     assert final[final.index <= row["low"]].min() > 1.5 > final[final.index >= row["high"]].max()
     # a crash that lost one trial: the re-run reads the others and runs that one again, same boundary
     lost = out.ran[-1]
-    shutil.rmtree(trial_folder(out.root, lost))
+    shutil.rmtree(SweepFolder(out.root).trial_results(lost))
     shutil.rmtree(f"{out.root}/checkpoints/{lost}")
     again = run_search(plan, str(tmp_path), emit=lambda line: None)
     assert again.ran == [lost] and len(again.reused) == len(out.ran) - 1

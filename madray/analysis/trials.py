@@ -17,7 +17,7 @@ import yaml
 from madray.config import CONFIG_COLUMNS, TrialConfig, knobs_from_columns
 from madray.errors import DataError
 from madray.models import family_class
-from madray.results.store import SWEEP_FILE, filesystem, join, sweep_folder
+from madray.results.folder import SWEEP_FILE, SweepFolder
 from madray.spec import trial_from_dict
 
 
@@ -27,13 +27,11 @@ def _plain(value):
 
 def sweep_trials(path: str) -> dict[str, TrialConfig]:
     """trial_id -> validated TrialConfig, from the `sweep.yaml` madray wrote beside the results."""
-    root = sweep_folder(path)
-    fs, folder = filesystem(root)
-    try:
-        with fs.open_input_stream(join(folder, SWEEP_FILE)) as f:
-            doc = yaml.safe_load(f.read().decode())
-    except FileNotFoundError:
-        raise DataError(f"{root} has no {SWEEP_FILE}: is it a madray results folder?") from None
+    folder = SweepFolder(path)
+    text = folder.sweep_text()
+    if text is None:
+        raise DataError(f"{folder.uri} has no {SWEEP_FILE}: is it a madray results folder?")
+    doc = yaml.safe_load(text)
     return {t["trial_id"]: trial_from_dict(t) for t in doc["trials"]}
 
 

@@ -30,6 +30,11 @@ def family_class(name: str) -> type[Family]:
     return getattr(importlib.import_module(module), attr)
 
 
+def family_module(name: str) -> str:
+    """The module a family lives in (what a worker imports to run it)."""
+    return FAMILIES[name].partition(":")[0]
+
+
 def validate_family(cfg: TrialConfig) -> None:
     cls = family_class(cfg.family)
     for m in cfg.metrics:
@@ -42,4 +47,4 @@ def make_family(cfg: TrialConfig, shared=None) -> Family:
     return family_class(cfg.family)(cfg, shared)
 
 
-__all__ = ["FAMILIES", "Family", "family_class", "make_family", "validate_family"]
+__all__ = ["FAMILIES", "Family", "family_class", "family_module", "make_family", "validate_family"]

@@ -7,24 +7,20 @@ import re
 
 import matplotlib.image as mpimg
 import pandas as pd
-import pyarrow.fs as pafs
 from matplotlib.figure import Figure
 
 from madray.errors import DataError
 from madray.plots.style import describe, new_figure, seaborn_style
-from madray.results.store import ARTIFACTS_DIR, filesystem, join
+from madray.results.folder import SweepFolder
 
 SAMPLES = re.compile(r"gen-(\d+)-samples\.png$")
 
 
 def sample_grid_files(root: str, trial_id: str) -> dict[int, str]:
     """generation -> path of the trial's saved sample grids under a sweep folder (local or URI)."""
-    fs, base = filesystem(root)
-    folder = join(base, ARTIFACTS_DIR, trial_id)
-    if fs.get_file_info(folder).type != pafs.FileType.Directory:
-        return {}
+    folder = SweepFolder(root)
     found = {}
-    for info in fs.get_file_info(pafs.FileSelector(folder)):
+    for info in folder.listing(folder.artifacts(trial_id)):
         match = SAMPLES.search(info.base_name)
         if match:
             found[int(match.group(1))] = info.path
@@ -45,7 +41,7 @@ def sample_grids(df: pd.DataFrame, root: str, trial_id: str | None = None, panel
     generations = list(files)
     step = max(1, -(-len(generations) // panels))
     chosen = sorted(set(generations[::step]) | {generations[-1]})
-    fs, _ = filesystem(root)
+    fs = SweepFolder(root).fs
     fig, axes = new_figure(len(chosen), ncols=min(len(chosen), 6), size=(3.0, 3.2))
     for ax, t in zip(axes, chosen):
         with fs.open_input_file(files[t]) as f:

@@ -18,42 +18,23 @@ import math
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterator, Mapping
 
-import pandas as pd
-import ray
-from ray import tune
-from ray.tune.search import Searcher
+from madray.sweep.experiment import TuneExperiment, put_shared_inputs, trial_labels  # first: sets Ray's environment
+
+import pandas as pd  # noqa: E402
+import ray  # noqa: E402
+from ray import tune  # noqa: E402
+from ray.tune.search import Searcher  # noqa: E402
 
 from madray.config import KNOB_COLUMNS, TrialConfig
 from madray.models import family_class
-from madray.results.store import (
-    delete_within,
-    failure_file,
-    filesystem,
-    generation_file,
-    join,
-    load_trial,
-    prepare_output,
-    write_boundary,
-)
+from madray.results.folder import SweepFolder
+from madray.results.store import load_trial
 from madray.search.policy import BoundarySearch
 from madray.search.spec import SearchSweep, with_knob
 from madray.search.statistic import estimate, pool
-from madray.spec import Sweep, dump_sweep, trial_from_dict, validate_trial
-from madray.sweep.lock import sweep_lock
+from madray.spec import Sweep, trial_from_dict, validate_trial
+from madray.sweep.pack import unit_config
 from madray.sweep.progress import ProgressLines
-from madray.sweep.runner import (
-    ensure_ray,
-    make_trainable,
-    preloaded_actors,
-    put_shared_inputs,
-    record_crashes,
-    results_schema,
-    run_config,
-    sweep_root,
-    trial_labels,
-    tune_config,
-    tune_dir,
-)
 from madray.trial import config_columns
 
 EXPERIMENT = "search"
@@ -93,9 +74,9 @@ class GridShared(Mapping):
 class BoundarySearcher(Searcher):
     """A Tune Searcher over every grid point of a `SearchSweep` (see the module docstring)."""
 
-    def __init__(self, plan: SearchSweep, root: str, labels: dict[str, str], emit: Callable[[str], None]) -> None:
+    def __init__(self, plan: SearchSweep, folder: SweepFolder, labels: dict[str, str], emit: Callable[[str], None]) -> None:
         super().__init__()
-        self.plan, self.root, self.labels, self.emit = plan, root, labels, emit
+        self.plan, self.folder, self.labels, self.emit = plan, folder, labels, emit
         self.grid_labels = trial_labels(plan.sweep)
         s = plan.search
         self.bases = {cfg.trial_id: cfg for cfg in plan.sweep.trials}
@@ -124,17 +105,15 @@ class BoundarySearcher(Searcher):
                                                "trial_id": self.trial_id(item)}))
 
     def _on_disk(self, item: Item) -> bool:
-        fs, root = filesystem(self.root)
         tid = self.trial_id(item)
-        files = (generation_file(root, tid, self.bases[item[0]].generations), failure_file(root, tid))
-        return any(fs.get_file_info(f).is_file for f in files)
+        files = (self.folder.generation_file(tid, self.bases[item[0]].generations), self.folder.failure_file(tid))
+        return any(self.folder.is_file(f) for f in files)
 
     def _finish(self, item: Item, crashed: bool = False) -> None:
         grid_tid, value, batch = item
-        fs, root = filesystem(self.root)
         ids = [self.trial_id((grid_tid, value, b)) for b in range(batch + 1)]
-        failed = crashed or any(fs.get_file_info(failure_file(root, t)).is_file for t in ids)
-        result = None if failed else estimate(pool([load_trial(self.root, t) for t in ids]),
+        failed = crashed or any(self.folder.is_file(self.folder.failure_file(t)) for t in ids)
+        result = None if failed else estimate(pool([load_trial(self.folder, t) for t in ids]),
                                               self.plan.search.statistic, self.plan.search.level)
         self.points[grid_tid].finish(value, batch, result)
 
@@ -175,7 +154,7 @@ class BoundarySearcher(Searcher):
             item = self.queue.pop(0)
             self.running[trial_id] = item
             self.ran.append(self.trial_id(item))
-            return {"trial": self.config(item).to_dict()}
+            return {"trial": unit_config((self.config(item),))}
         return Searcher.FINISHED if len(self.done) == len(self.points) and not self.running else None
 
     def on_trial_complete(self, trial_id: str, result: dict | None = None, error: bool = False) -> None:
@@ -229,33 +208,23 @@ def run_search(
     verbose: bool = False,
 ) -> SearchOutcome:
     """Search the boundary of every grid point of `plan`; results and `boundary.parquet` in `<out>/<name>/`."""
-    root = sweep_root(out, plan.sweep.name)
-    with sweep_lock(root):  # one run per sweep folder, as for `madray run`
-        return _search_locked(plan, root, address, overwrite, resume, emit, verbose)
-
-
-def _search_locked(plan: SearchSweep, root: str, address: str | None, overwrite: bool, resume: bool,
-                   emit: Callable[[str], None], verbose: bool = False) -> SearchOutcome:
     sweep = plan.sweep
     # sweep.yaml holds the spec only: which trials run is decided as the search goes (each row holds its config)
-    resuming = prepare_output(root, dump_sweep(Sweep(sweep.name, sweep.spec, ())), overwrite=overwrite, resume=resume,
-                              schema=results_schema(sweep))
-    ensure_ray(address)
-    if resuming:
-        emit(f"resuming the search in {root}: trials already there are read, not run")
-    fs, path = tune_dir(root)
-    if fs.get_file_info(join(path, EXPERIMENT)).type.name == "Directory":
-        # a crashed run's Tune state: the results on disk are the state
-        delete_within(fs, filesystem(root)[1], join(path, EXPERIMENT))
+    experiment = TuneExperiment(SweepFolder.of(out, sweep.name), sweep, EXPERIMENT,
+                                recorded=Sweep(sweep.name, sweep.spec, ()), address=address)
     labels: dict[str, str] = {}
-    searcher = BoundarySearcher(plan, root, labels, emit)
-    tuner = tune.Tuner(
-        make_trainable(sweep, root, _shared(plan)),
-        tune_config=tune_config(search_alg=searcher, num_samples=-1),
-        run_config=run_config(root, EXPERIMENT, [ProgressLines(labels, sweep.metric_names, emit, verbose)]),
-    )
-    with preloaded_actors():
-        record_crashes(root, tuner.fit())
+    searcher = BoundarySearcher(plan, experiment.folder, labels, emit)
+
+    def build(exp: TuneExperiment, resuming: bool) -> tune.Tuner:
+        if resuming:
+            emit(f"resuming the search in {exp.folder.uri}: trials already there are read, not run")
+        if exp.folder.exists(exp.tune_state):
+            exp.folder.delete(exp.tune_state)  # a crashed run's Tune state: the results on disk are the state
+        return tune.Tuner(exp.trainable(_shared(plan)),
+                          tune_config=exp.tune_config(search_alg=searcher, num_samples=-1),
+                          run_config=exp.run_config([ProgressLines(labels, sweep.metric_names, emit, verbose)]))
+
+    experiment.run(overwrite, resume, build)
     table = searcher.table()
-    write_boundary(root, table)
-    return SearchOutcome(root=root, boundary=table, ran=searcher.ran, reused=searcher.reused)
+    experiment.folder.write_boundary(table)
+    return SearchOutcome(root=experiment.folder.uri, boundary=table, ran=searcher.ran, reused=searcher.reused)

@@ -1,27 +1,12 @@
-"""Per-generation trial checkpoints: one self-contained `.npz` file per trial, beside the results.
+"""Per-generation trial checkpoints: one self-contained `.npz` file per trial, the newest kept.
 
-Layout: `<sweep>/checkpoints/<trial_id>/gen-000005.npz`; only the newest file is kept.
-A checkpoint holds `Trial.state_dict()`: the generation index, the fitted state,
-the n_ini real samples, the synthetic pool and the earlier fitted models a loop draws
-from (`previous`: the memory loop's last K-1). No RNG state is needed because
-every draw is seeded from (seed, generation, stream).
-
-Format, without pickle: numpy arrays go into the `.npz` under flat keys
-(`state/<k>`, `real_initial/<k>`, `synthetic/<i>/<k>`, `previous/<i>/<k>`); torch tensors (and
-structures of them, e.g. an optimizer's state) go through `torch.save` into one
-uint8 array `torch` inside the same file. Reading uses `np.load(allow_pickle=False)`
-and `torch.load(weights_only=True)`; tensors come back on the CPU.
-
-Why a file of our own rather than Tune's checkpoint directories: the file is
-written under a temporary name and renamed (an S3 object appears whole), so the
-newest file is always complete, and deleting the older one cannot race with Tune's
-throttled experiment snapshot. In Ray 2.60, `CheckpointConfig(num_to_keep)` deletes
-old checkpoint directories as soon as a new one is registered, while the snapshot
-that names the checkpoint to restore is written up to 10 s later; a driver killed in
-between leaves a snapshot that points at a deleted directory, and `Trainable.restore`
-then fails the trial with "Could not recover from checkpoint". Keeping every
-directory instead would store the synthetic pool of an accumulate loop once per
-generation (quadratic in the number of generations).
+A checkpoint holds `Trial.state_dict()`: the generation index, the fitted state, the n_ini real
+samples, the synthetic pool and the earlier fitted models a loop draws from. No RNG state: every
+draw is seeded from (seed, generation, stream). No pickle: numpy arrays go into the `.npz` under flat
+keys (`state/<k>`, `real_initial/<k>`, `synthetic/<i>/<k>`, `previous/<i>/<k>`); torch tensors (and
+structures of them) go through `torch.save` into one uint8 array `torch` in the same file; reading
+uses `np.load(allow_pickle=False)` and `torch.load(weights_only=True)`. Why madray's own file and
+not Tune's checkpoint folders: docs/reliability.md#checkpoints.
 """
 
 from __future__ import annotations
@@ -33,9 +18,9 @@ from typing import Any
 
 import numpy as np
 
-from madray.results.store import atomic_write, delete_within, filesystem, join, list_folder
+from madray.results.files import atomic_write, delete_within
+from madray.results.folder import SweepFolder
 
-CHECKPOINTS_DIR = "checkpoints"
 _NAME = re.compile(r"gen-(\d{6})\.npz$")
 _PLAIN = (np.ndarray, np.generic, int, float, bool)
 LISTS = ("synthetic", "previous")  # state_dict entries that are lists of dicts of arrays
@@ -123,19 +108,20 @@ def decode(data: bytes) -> dict[str, Any]:
 class CheckpointStore:
     """The checkpoints of a sweep's trials, on a local path, NFS or s3:// (pyarrow.fs)."""
 
-    def __init__(self, root_uri: str) -> None:
-        self.fs, self.root = filesystem(root_uri)
+    def __init__(self, sweep: SweepFolder) -> None:
+        self.sweep = sweep
+        self.fs, self.root = sweep.fs, sweep.root
 
     def folder(self, trial_id: str) -> str:
-        return join(self.root, CHECKPOINTS_DIR, trial_id)
+        return self.sweep.checkpoints(trial_id)
 
     def generations(self, trial_id: str) -> list[int]:
         """Generations with a checkpoint file, newest first."""
-        names = (_NAME.match(info.base_name) for info in list_folder(self.fs, self.folder(trial_id)))
+        names = (_NAME.match(info.base_name) for info in self.sweep.listing(self.folder(trial_id)))
         return sorted((int(m.group(1)) for m in names if m), reverse=True)
 
     def path(self, trial_id: str, generation: int) -> str:
-        return join(self.folder(trial_id), f"gen-{generation:06d}.npz")
+        return self.sweep.checkpoint_file(trial_id, generation)
 
     def save(self, trial_id: str, saved: dict[str, Any]) -> str:
         """Write generation saved["generation"]'s checkpoint, then delete the older ones."""

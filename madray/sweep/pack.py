@@ -7,8 +7,8 @@ packs per worker slot, so that every CPU stays busy to the end, and more when th
 add up to more than PACK_S per pack. Trials go to packs longest first, each to the lightest pack
 (LPT), and the Tune trials are queued longest first, which shortens the tail of the run. A trial
 that is long, of a family without a cost estimate, or alone in its resource shape runs alone,
-exactly as before. Inside a pack every config still writes its own rows, checkpoints and failure
-record under its own trial id (trainable.tune_pack).
+as a unit of one. Inside a unit every trial writes its own rows, checkpoints and failure record
+under its own trial id (trainable.tune_unit).
 """
 
 from __future__ import annotations
@@ -65,14 +65,13 @@ def make_units(trials: Sequence[TrialConfig], workers: Callable[[Resources], int
     return sorted(units, key=lambda u: (-length(u), order[u[0].trial_id]))
 
 
-def unit_config(unit: Unit, index: int) -> dict:
-    """The Tune trial's `config["trial"]`: a trial's own dict, or a pack named after its position."""
-    if len(unit) == 1:
-        return unit[0].to_dict()
+def unit_config(unit: Unit, index: int | None = None) -> dict:
+    """The Tune trial's `config["trial"]`: its trials, named after the one trial or the pack's position."""
     configs = [c.to_dict() for c in unit]
-    return {"trial_id": f"pack{index:03d}-{unit[0].trial_id}", "resources": configs[0]["resources"], "pack": configs}
+    name = configs[0]["trial_id"] if len(unit) == 1 or index is None else f"pack{index:03d}-{configs[0]['trial_id']}"
+    return {"trial_id": name, "resources": configs[0]["resources"], "pack": configs}
 
 
 def members(trial_config: dict) -> list[dict]:
     """The madray trials a Tune trial's `config["trial"]` runs."""
-    return trial_config.get("pack", [trial_config])
+    return trial_config["pack"]

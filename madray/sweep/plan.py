@@ -27,7 +27,8 @@ from threadpoolctl import threadpool_limits
 from madray.config import TrialConfig
 from madray.loops import loop_class
 from madray.results.schema import sweep_schema
-from madray.results.store import ResultWriter
+from madray.results.folder import SweepFolder
+from madray.results.schema import file_schema
 from madray.seeding import Stream, rng
 from madray.spec import Sweep
 from madray.sweep.checkpoint import CheckpointStore
@@ -60,14 +61,14 @@ def _pilot_child(sweep: Sweep, trials: list[TrialConfig], queue) -> None:
     """Runs in the child: each trial's first generations (see the module doc), one message per generation."""
     schema = sweep_schema(sweep.name, sweep.param_types(), sweep.metric_names)
     with tempfile.TemporaryDirectory() as out:
-        writer, checkpoints = ResultWriter(out, schema), CheckpointStore(out)
+        folder = SweepFolder(out)
         for cfg in trials:
             with threadpool_limits(limits=max(1, int(cfg.resources.cpu))):
-                _pilot_trial(cfg, writer, checkpoints, queue)
+                _pilot_trial(cfg, folder, file_schema(schema), queue)
     queue.put(None)
 
 
-def _pilot_trial(cfg: TrialConfig, writer: ResultWriter, checkpoints: CheckpointStore, queue) -> None:
+def _pilot_trial(cfg: TrialConfig, folder: SweepFolder, schema, queue) -> None:
     # Not timed: the family's set-up (a real run computes shared inputs once, in the driver).
     trial = Trial(cfg)
     batch = trial.family.sample_real(1, rng(cfg.seed, 0, Stream.REAL_INITIAL))
@@ -76,8 +77,8 @@ def _pilot_trial(cfg: TrialConfig, writer: ResultWriter, checkpoints: Checkpoint
     while trial.generation < cfg.generations and (trial.generation < PILOT_GENERATIONS or spent < PILOT_TRIAL_S):
         start = time.perf_counter()
         rows = trial.step()
-        writer.write(cfg.trial_id, trial.generation, rows)
-        checkpoints.save(cfg.trial_id, trial.state_dict())
+        folder.write_rows(cfg.trial_id, trial.generation, rows, schema)
+        CheckpointStore(folder).save(cfg.trial_id, trial.state_dict())
         seconds = time.perf_counter() - start
         spent += seconds
         queue.put(Measured(cfg.trial_id, trial.generation, work(cfg, trial.generation), seconds))

@@ -10,8 +10,8 @@ Three modes, one Tune callback:
 Failures and crashes are always printed on a line of their own. No third-party dependency:
 the live line is a carriage return and an ANSI "erase line".
 
-A pack (pack.py) is one Tune trial whose reports carry an event per config (trainable.tune_pack);
-each event is shown as the report of a trial of its own would be, so lines stay per trial.
+A Tune trial runs a unit of madray trials (pack.py) and its reports carry an event per trial
+(trainable.tune_unit), so lines stay per madray trial.
 """
 
 from __future__ import annotations
@@ -136,19 +136,14 @@ class Progress(tune.Callback):
 
     # ------------------------------------------------------------------ Tune events
     def on_trial_start(self, iteration, trials, trial, **info):
-        for member in members(trial.config["trial"]):
+        unit = members(trial.config["trial"])
+        for member in unit:
             self.tally.generations.setdefault(member["trial_id"], member["generations"])  # a search makes trials as it goes
-        if "pack" not in trial.config["trial"]:
-            self.tally.running.add(trial.config["trial"]["trial_id"])
-        else:  # a pack runs its configs one at a time
-            waiting = [m["trial_id"] for m in members(trial.config["trial"])
-                       if m["trial_id"] not in self.tally.finished | self.tally.failed]
-            self.tally.running.update(waiting[:1])
+        waiting = [m["trial_id"] for m in unit if m["trial_id"] not in self.tally.finished | self.tally.failed]
+        self.tally.running.update(waiting[:1])  # a unit runs its trials one at a time
         self.refresh()
 
     def on_trial_result(self, iteration, trials, trial, result, **info):
-        if "pack" not in trial.config["trial"]:
-            return self._result(trial.config["trial"]["trial_id"], result)
         for event in result.get("events", []):
             self._result(event["trial_id"], event)
             if event.get("finished"):
@@ -170,7 +165,7 @@ class Progress(tune.Callback):
         self.refresh()
 
     def on_trial_complete(self, iteration, trials, trial, **info):
-        for member in members(trial.config["trial"]):  # (a pack's finished configs were shown as they finished)
+        for member in members(trial.config["trial"]):  # (finished trials were shown as they finished)
             if member["trial_id"] not in self.tally.finished:
                 self._complete(member["trial_id"])
 
@@ -185,11 +180,10 @@ class Progress(tune.Callback):
 
     def on_trial_error(self, iteration, trials, trial, **info):
         message = str(getattr(trial, "error_msg", "") or "error").strip().splitlines()[-1]
-        pack = "pack" in trial.config["trial"]
         for member in members(trial.config["trial"]):
             tid = member["trial_id"]
-            if pack and tid in self.tally.finished | self.tally.failed:
-                continue  # a pack's configs that ended before the crash keep their outcome
+            if tid in self.tally.finished | self.tally.failed:
+                continue  # a unit's trials that ended before the crash keep their outcome
             self.tally.failed.add(tid)
             self.tally.running.discard(tid)
             self.tally.finished.discard(tid)
