@@ -17,7 +17,7 @@ import yaml
 from madray.config import CONFIG_COLUMNS, TrialConfig, knobs_from_columns
 from madray.errors import DataError
 from madray.models import family_class
-from madray.results.folder import SWEEP_FILE, SweepFolder
+from madray.results.folder import SweepFolder
 from madray.spec import trial_from_dict
 
 
@@ -30,7 +30,7 @@ def sweep_trials(path: str) -> dict[str, TrialConfig]:
     folder = SweepFolder(path)
     text = folder.sweep_text()
     if text is None:
-        raise DataError(f"{folder.uri} has no {SWEEP_FILE}: is it a madray results folder?")
+        raise DataError(f"{folder.uri} has no sweep.yaml: is it a madray results folder?")
     doc = yaml.safe_load(text)
     return {t["trial_id"]: trial_from_dict(t) for t in doc["trials"]}
 

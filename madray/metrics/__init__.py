@@ -1,5 +1,6 @@
 """Feature-space metrics: exact k-NN precision/recall/density/coverage (`knn`), Fréchet distance
-(`frechet`) and Wasserstein distances (`wasserstein`). Convention: generated first, real second.
+(`frechet`) and Wasserstein distances (`wasserstein`), registered by name in `registry`.
+Convention: generated first, real second.
 
 Names are re-exported lazily so that `import madray.metrics.frechet` does not pull in FAISS or POT.
 """
@@ -15,6 +16,8 @@ _EXPORTS = {
     "knn_radii": "knn",
     "prdc": "knn",
     "reference_scores": "scores",
+    "METRICS": "registry",
+    "Metric": "registry",
     "frechet_distance": "frechet",
     "frechet_distance_features": "frechet",
     "gaussian_stats": "frechet",

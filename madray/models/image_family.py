@@ -26,12 +26,14 @@ import torch
 
 from madray.config import ConfigError, require
 from madray.data.mnist import MnistSplit, fingerprint, load_mnist, split_sizes
+from madray.data.pool import draw_indices, require_pool
 from madray.features.cache import cached_lenet
 from madray.features.lenet import LeNet, LeNetConfig, class_probabilities, extract_features, load_lenet
 from madray.metrics.knn import ReferenceSet
+from madray.metrics.registry import reference_metrics
 from madray.metrics.scores import reference_scores
 from madray.models.torch_family import TorchFamily, TorchParams
-from madray.torch_utils import Tensors, configure, seeds
+from madray.torch_utils import Tensors, configure
 
 CLASSES = 10
 REFERENCE_SEED = 0  # which held-out images form the reference set when n_ref < the held-out size
@@ -77,7 +79,7 @@ class ImageFamily(TorchFamily):
     """Subclasses set `conditional` and implement build/train/generate (generate returns "x" in [0, 1])."""
 
     Params = ImageParams
-    metric_names = ("fid", "precision", "recall", "density", "coverage")
+    metric_names = reference_metrics(frechet_as="fid")
     conditional: ClassVar[bool] = False
 
     @classmethod
@@ -87,9 +89,7 @@ class ImageFamily(TorchFamily):
             pool, held = split_sizes(p.path)
         except (OSError, ValueError) as e:
             raise ConfigError(f"params.{cfg.family}.path = {p.path!r}: {e}") from None
-        for key in ("n_ini", "n_r"):
-            require(getattr(cfg, key) <= pool, key, getattr(cfg, key),
-                    f"real images are drawn without replacement from a pool of {pool}")
+        require_pool(cfg, pool, "real images")
         require(p.n_ref <= held, f"params.{cfg.family}.n_ref", p.n_ref, f"the held-out set has {held} images")
 
     @classmethod
@@ -127,7 +127,7 @@ class ImageFamily(TorchFamily):
     # ------------------------------------------------------------------ Family API
     def sample_real(self, n, rng):
         split = self.shared.split
-        idx = np.stack([rng.choice(len(split.pool_x), size=n, replace=False) for _ in range(self.replicates)])
+        idx = draw_indices(len(split.pool_x), n, self.replicates, rng)
         batch = {"x": split.pool_x[idx].astype(np.float32) / 255.0}
         if self.conditional:
             batch["y"] = split.pool_y[idx]
@@ -147,7 +147,7 @@ class ImageFamily(TorchFamily):
 
     def artifacts(self, state, rng):
         """samples.png: GRID² images of replicate 0, drawn with the trial's λ."""
-        images = self.sample_replicate(state, 0, GRID * GRID, self.cfg.lam, seeds(rng, 1)[0])["x"]
+        images = self.artifact_samples(state, GRID * GRID, rng)["x"]
         return {"samples.png": image_grid_png(images, GRID)}
 
     # ------------------------------------------------------------------ for subclasses

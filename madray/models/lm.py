@@ -44,6 +44,7 @@ import torch
 
 from madray.config import ConfigError, require
 from madray.data.language import Language
+from madray.data.pool import draw_indices, require_pool
 from madray.data.stories import story_language
 from madray.data.text import (
     HOLD_OUT_EVERY,
@@ -57,21 +58,21 @@ from madray.data.text import (
     tokenize,
 )
 from madray.metrics.distinct import distinct_n, story_tokens
-from madray.models.torch_family import TorchFamily
+from madray.models.torch_family import TorchFamily, TorchParams
 from madray.models.transformer import GPT, GPTConfig, generate, token_nll
-from madray.torch_utils import descend, learning_rate_factor, replicate, run_steps, seeds
+from madray.torch_utils import descend, learning_rate_factor, replicate, run_steps
 
 REFERENCE_SEED = 20240401  # the known language's held-out stories are the same for every trial
 EVAL_CHUNK = 256  # held-out rows per forward pass
 ARTIFACT_SAMPLES = 30  # stories in samples.txt
+SAMPLE_METRICS = ("distinct_1", "distinct_2", "sample_length", "valid_frac")  # from n_eval samples
 
 
 @dataclass(frozen=True)
-class Params:
+class Params(TorchParams):
     family: ClassVar[str] = "lm"
-    positive: ClassVar[tuple[str, ...]] = (
-        "max_docs", "vocab", "context", "layers", "heads", "width", "steps", "batch_size", "lr", "n_eval", "n_ref",
-    )
+    positive: ClassVar[tuple[str, ...]] = TorchParams.positive + ("max_docs", "vocab", "context", "layers", "heads",
+                                                                 "width")
 
     path: str | None = None  # a .txt file or folder of .txt files; None = madray's story language
     max_docs: int = 50_000  # documents read from `path` (the first ones)
@@ -80,17 +81,15 @@ class Params:
     layers: int = 1  # one block of width 128: 224k parameters on the story language (121 tokens)
     heads: int = 4
     width: int = 128
-    steps: int = 600  # Adam steps per generation (batches of `batch_size` samples)
+    steps: int = 600  # Adam steps per generation (batches of `batch_size` samples); or `epochs` (TorchParams)
     batch_size: int = 32
     lr: float = 3e-3  # peak learning rate: linear warm-up over 5% of the steps, cosine decay to lr/10
-    warm_start: bool = False  # start generation t from t-1's weights (and skip the warm-up)
     n_eval: int = 500  # samples per replicate for distinct-n, length and validity
     n_ref: int = 1000  # held-out real samples for the cross-entropy
+    # (warm_start: start generation t from t-1's weights and skip the warm-up; k is not read by lm)
 
     def __post_init__(self) -> None:
-        for key in self.positive:
-            value = getattr(self, key)
-            require(value > 0, f"params.lm.{key}", value, "must be > 0")
+        super().__post_init__()
         require(self.path is None or self.path.strip() != "", "params.lm.path", self.path,
                 "give a .txt file or a folder of .txt files, or leave the key out for madray's story language")
         require(self.width % self.heads == 0, "params.lm.width", self.width,
@@ -117,7 +116,7 @@ def known_language_inputs(language: Language, context: int, n_ref: int) -> TextS
 class LM(TorchFamily):
     name = "lm"
     Params = Params
-    metric_names = ("cross_entropy", "kl", "distinct_1", "distinct_2", "sample_length", "valid_frac")
+    metric_names = ("cross_entropy", "kl", *SAMPLE_METRICS)
 
     # ------------------------------------------------------------------ config and data
     @classmethod
@@ -138,10 +137,8 @@ class LM(TorchFamily):
         require(tokens >= p.context, "params.lm.path", p.path,
                 f"the text has {tokens} tokens, fewer than params.lm.context = {p.context}; "
                 f"give more text or a smaller context")
-        for key in ("n_ini", "n_r"):
-            require(getattr(cfg, key) <= pool, key, getattr(cfg, key),
-                    f"real documents are drawn without replacement from the {pool} training documents "
-                    f"of {p.path} (the first {p.max_docs} documents, every {HOLD_OUT_EVERY}th held out)")
+        require_pool(cfg, pool, "real documents", f"the {{n}} training documents of {p.path} (the first "
+                                                  f"{p.max_docs} documents, every {HOLD_OUT_EVERY}th held out)")
         require(p.n_ref <= held, "params.lm.n_ref", p.n_ref, f"the held-out split of {p.path} has {held} documents")
 
     @classmethod
@@ -165,7 +162,7 @@ class LM(TorchFamily):
         if s.pool is None:
             rows = pad_rows(s.language.sample(self.replicates * n, rng), context).reshape(self.replicates, n, context)
         else:
-            rows = np.stack([s.pool[rng.choice(len(s.pool), size=n, replace=False)] for _ in range(self.replicates)])
+            rows = s.pool[draw_indices(len(s.pool), n, self.replicates, rng)]
         return {"tokens": rows.astype(np.int64)}
 
     # ------------------------------------------------------------------ model
@@ -179,7 +176,8 @@ class LM(TorchFamily):
         groups = [{"params": [w for w in gpt.parameters() if w.dim() >= 2], "weight_decay": 0.1},
                   {"params": [w for w in gpt.parameters() if w.dim() < 2], "weight_decay": 0.0}]
         opt = torch.optim.AdamW(groups, lr=p.lr, betas=(0.9, 0.99))
-        schedule = torch.optim.lr_scheduler.LambdaLR(opt, lambda t: learning_rate_factor(t, p.steps, warm_up=from_scratch))
+        steps = self.train_steps(data)
+        schedule = torch.optim.lr_scheduler.LambdaLR(opt, lambda t: learning_rate_factor(t, steps, warm_up=from_scratch))
 
         def step(batch):
             nll = token_nll(gpt, batch["tokens"], bos=0)
@@ -187,7 +185,7 @@ class LM(TorchFamily):
             schedule.step()
             return loss
 
-        run_steps(step, data, p.steps, p.batch_size)
+        run_steps(step, data, steps, p.batch_size)
 
     def generate(self, modules, n, lam):
         return {"tokens": generate(modules["gpt"], n, self.params.context, temperature=lam, eos=0)}
@@ -202,20 +200,24 @@ class LM(TorchFamily):
         return nll / int((held >= 0).sum())
 
     def evaluate(self, state, rng):
-        s = self.shared
-        ce = np.asarray([self.cross_entropy(self.modules(replicate(state, r))["gpt"]) for r in range(self.replicates)])
-        samples = self.sample(state, self.params.n_eval, self.cfg.lam, rng)["tokens"]
-        valid = [np.isfinite(s.language.log_probs(x)).mean() if s.language else math.nan for x in samples]
-        return {
-            "cross_entropy": ce,
-            "kl": ce - s.entropy_rate,
-            "distinct_1": np.asarray([distinct_n(x, 1, eos=0) for x in samples]),
-            "distinct_2": np.asarray([distinct_n(x, 2, eos=0) for x in samples]),
-            "sample_length": np.asarray([story_tokens(x, eos=0).sum(axis=1).mean() for x in samples]),
-            "valid_frac": np.asarray(valid),
-        }
+        """The metrics in `self.wanted`: the held-out cross-entropy (and kl) and the sample metrics."""
+        s, out = self.shared, {}
+        if self.wanted & {"cross_entropy", "kl"}:
+            ce = np.asarray([self.cross_entropy(self.modules(replicate(state, r))["gpt"])
+                             for r in range(self.replicates)])
+            out.update(cross_entropy=ce, kl=ce - s.entropy_rate)
+        if self.wanted & set(SAMPLE_METRICS):
+            samples = self.sample(state, self.params.n_eval, self.cfg.lam, rng)["tokens"]
+            out.update({
+                "distinct_1": np.asarray([distinct_n(x, 1, eos=0) for x in samples]),
+                "distinct_2": np.asarray([distinct_n(x, 2, eos=0) for x in samples]),
+                "sample_length": np.asarray([story_tokens(x, eos=0).sum(axis=1).mean() for x in samples]),
+                "valid_frac": np.asarray([np.isfinite(s.language.log_probs(x)).mean() if s.language else math.nan
+                                          for x in samples]),
+            })
+        return out
 
     def artifacts(self, state, rng):
         """samples.txt: ARTIFACT_SAMPLES samples of replicate 0 drawn with the trial's λ, one per line."""
-        rows = self.sample_replicate(state, 0, ARTIFACT_SAMPLES, self.cfg.lam, seeds(rng, 1)[0])["tokens"]
+        rows = self.artifact_samples(state, ARTIFACT_SAMPLES, rng)["tokens"]
         return {"samples.txt": "".join(decode(r, self.shared.vocabulary) + "\n" for r in rows).encode()}

@@ -80,8 +80,8 @@ class TorchFamily(Family):
 
     @classmethod
     def work(cls, cfg, n):
-        # a fixed budget of minibatch steps per generation, whatever the training-set size; sampling is per sample
-        return cfg.replicates * (cfg.params.steps * cfg.params.batch_size + n)
+        # minibatch steps (a fixed budget, or with `epochs` proportional to n) plus sampling, per sample
+        return cfg.replicates * (cfg.params.steps_for(n) * cfg.params.batch_size + n)
 
     def __init__(self, cfg: TrialConfig, shared: Any = None) -> None:
         super().__init__(cfg, shared)
@@ -125,6 +125,10 @@ class TorchFamily(Family):
         if weights is not None:
             load_modules(modules, weights)
         return modules
+
+    def artifact_samples(self, state: State, n: int, rng: np.random.Generator) -> dict[str, np.ndarray]:
+        """n samples of replicate 0 drawn with the trial's λ, for the files kept beside the results."""
+        return self.sample_replicate(state, 0, n, self.cfg.lam, seeds(rng, 1)[0])
 
     def sample_replicate(self, state: State, r: int, n: int, lam: float, seed: int) -> dict[str, np.ndarray]:
         """n samples of replicate r's model, seeded by `seed`."""

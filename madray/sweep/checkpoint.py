@@ -6,7 +6,7 @@ draw is seeded from (seed, generation, stream). No pickle: numpy arrays go into 
 keys (`state/<k>`, `real_initial/<k>`, `synthetic/<i>/<k>`, `previous/<i>/<k>`); torch tensors (and
 structures of them) go through `torch.save` into one uint8 array `torch` in the same file; reading
 uses `np.load(allow_pickle=False)` and `torch.load(weights_only=True)`. Why madray's own file and
-not Tune's checkpoint folders: docs/reliability.md#checkpoints.
+not Tune's checkpoint folders: docs/cluster.md#the-checkpoint.
 """
 
 from __future__ import annotations

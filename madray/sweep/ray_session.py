@@ -143,13 +143,16 @@ def start_embedded(preload: list[str], **init_kwargs) -> None:
 def _loopback_node_ip() -> Iterator[None]:
     """Keep 127.0.0.1 as the node's address: Ray replaces a loopback node address by the machine's own
     unless `ray_constants.ENABLE_RAY_CLUSTER` is off (tests/test_network.py checks every listener)."""
-    constants = getattr(getattr(ray, "_private", None), "ray_constants", None)
-    if not _tested() or not hasattr(constants, "ENABLE_RAY_CLUSTER"):
+    try:
+        constants = ray._private.ray_constants
+        before = constants.ENABLE_RAY_CLUSTER
+    except AttributeError:
+        constants = None
+    if not _tested() or constants is None:
         raise UntestedRayError(
             f"madray's embedded Ray listens on 127.0.0.1 only, which was tested on Ray {', '.join(TESTED_RAY)}; "
             f"this is Ray {ray.__version__}, on which it cannot promise that. Install a tested Ray ({PIN}), "
             f"or run against a Ray cluster you started yourself (--address)")
-    before = constants.ENABLE_RAY_CLUSTER
     constants.ENABLE_RAY_CLUSTER = False
     try:
         yield
