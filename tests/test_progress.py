@@ -29,7 +29,15 @@ def test_throttle_reports_once_per_interval_and_always_at_the_end():
 
 
 def trial(tid):
-    return types.SimpleNamespace(config={"trial": {"trial_id": tid, "generations": 4}}, error_msg="RayActorError: node died")
+    """A Tune trial running a unit of one madray trial (what tune_units makes of a trial that runs alone)."""
+    unit = {"trial_id": tid, "pack": [{"trial_id": tid, "generations": 4}]}
+    return types.SimpleNamespace(config={"trial": unit}, error_msg="RayActorError: node died")
+
+
+def report(tid, generation, **metrics):
+    """A unit's Tune report: one event per madray trial that progressed."""
+    return {"generation": generation, "events": [{"trial_id": tid, "generation": generation,
+                                                  "finished": generation == 4, **metrics}]}
 
 
 @pytest.fixture()
@@ -39,29 +47,33 @@ def clock(monkeypatch):
     return fake
 
 
-def run_events(prog, clock, n_trials=30, generations=4, step=1.0):
-    """Trials one after another, one report per generation, `step` seconds apart."""
+def run_events(prog, clock, n_trials=30, generations=4, step=1.0, crash_last_after=None):
+    """Trials one after another, one report per generation, `step` seconds apart; the last one's unit
+    crashes after `crash_last_after` generations if given."""
     for i in range(n_trials):
         prog.on_trial_start(0, [], trial(f"t{i}"))
-        for g in range(1, generations + 1):
+        last = crash_last_after if i == n_trials - 1 and crash_last_after is not None else generations
+        for g in range(1, last + 1):
             clock.now += step
-            prog.on_trial_result(0, [], trial(f"t{i}"), {"generation": g, "m": 0.5 * g})
-        prog.on_trial_complete(0, [], trial(f"t{i}"))
+            prog.on_trial_result(0, [], trial(f"t{i}"), report(f"t{i}", g, m=0.5 * g))
+        if last == generations:
+            prog.on_trial_complete(0, [], trial(f"t{i}"))
+        else:
+            prog.on_trial_error(0, [], trial(f"t{i}"))
 
 
 def test_without_a_terminal_one_line_per_finished_trial_and_a_status_every_10_s(clock):
     lines = []
     ids = [f"t{i}" for i in range(30)]
     prog = Progress({t: "lam=1" for t in ids}, ["m"], {t: 4 for t in ids}, emit=lines.append)
-    run_events(prog, clock)
-    prog.on_trial_error(0, [], trial("t29"))
+    run_events(prog, clock, crash_last_after=2)
     prog.on_experiment_end([])
     finished = [line for line in lines if " finished " in line]
     status = [line for line in lines if "] trials " in line]
-    assert len(finished) == 30 and finished[-1].endswith("t29 lam=1 finished  m=2")
-    # 120 s of reports: a status line per 10 s (the last one forced at the end), never more often
-    assert 11 <= len(status) <= 13
-    assert lines[-1].startswith("[  120.0s] trials 29/30 done, 0 running, 1 failed | 120/120 generations, 1.0/s")
+    assert len(finished) == 29 and finished[-1].endswith("t28 lam=1 finished  m=2")
+    # 118 s of reports: a status line per 10 s (the last one forced at the end), never more often
+    assert 10 <= len(status) <= 13
+    assert lines[-1].startswith("[  118.0s] trials 29/30 done, 0 running, 1 failed | 118/120 generations, 1.0/s")
     assert sum("CRASHED: RayActorError: node died" in line for line in lines) == 1
     assert not any(" gen 2/4" in line for line in lines)
 
@@ -73,7 +85,7 @@ def test_verbose_adds_a_line_per_report_and_resume_counts_earlier_generations(cl
     prog.on_trial_start(0, [], trial("b"))
     for g in (3, 4):
         clock.now += 2.0
-        prog.on_trial_result(0, [], trial("b"), {"generation": g, "m": 1.0})
+        prog.on_trial_result(0, [], trial("b"), report("b", g, m=1.0))
     assert [line.split("] ", 1)[1] for line in lines if " gen " in line and "trials" not in line] == [
         "b y gen 3/4  m=1", "b y gen 4/4  m=1"]
     prog.on_trial_complete(0, [], trial("b"))
