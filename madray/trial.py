@@ -93,6 +93,11 @@ class Trial:
                    for model in [self.state, *reversed(self.previous)]]
         return self.loop.mix(self.cfg, [batch for batch, _ in curated], rng(seed, t, Stream.MEMORY)), curated[0][1]
 
+    def pool_generations(self) -> list[int]:
+        """The generation each batch of the synthetic pool was sampled from, oldest first."""
+        last = min(self.generation, self.cfg.generations - 1)  # nothing is sampled after the last generation
+        return list(range(last - len(self.synthetic) + 1, last + 1))
+
     def state_dict(self) -> dict[str, Any]:
         """Everything a later process needs to continue after generation `self.generation`.
 

@@ -14,6 +14,7 @@ from madray.results.folder import SweepFolder
 from madray.spec import parse_sweep
 from madray.sweep import run_sweep
 from madray.sweep.checkpoint import CheckpointStore
+from madray.sweep.samples import SampleStore
 from madray.trial import run_trial
 
 pytestmark = pytest.mark.slow  # everyday runs: pytest -m "not slow"
@@ -73,7 +74,8 @@ def test_sweep_on_s3_loads_back_and_resumes(s3_uri):
     for cfg in sweep.trials:
         want = sorted(run_trial(cfg), key=lambda r: (r["replicate"], r["generation"]))
         np.testing.assert_array_equal(df[df["trial_id"] == cfg.trial_id]["trace_cov"], [r["trace_cov"] for r in want])
-        saved = store.load_latest(cfg.trial_id)  # the checkpoint, on S3, with the accumulated pool
+        # the checkpoint, on S3, refers to the accumulated pool's files
+        saved = SampleStore(SweepFolder(outcome.root), cfg.trial_id).internalize(store.load_latest(cfg.trial_id))
         assert saved["generation"] == 3 and len(saved["synthetic"]) == 2
     again = run_sweep(sweep, s3_uri, emit=lambda line: None)
     assert again.resumed and not again.failed

@@ -5,6 +5,7 @@
     results/trial_id=<id>/gen-000001.parquet  one file per trial and generation
     artifacts/<id>/gen-000001-<name>          files a family keeps per generation (sample grids)
     checkpoints/<id>/gen-000001.npz           the trial's newest checkpoint (madray/sweep/checkpoint.py)
+    samples/<id>/gen-000001.npz               a generation's samples, written once (madray/sweep/samples.py)
     failures/<id>.json                        why and at which generation a trial failed
     boundary.parquet                          a boundary search's table (madray/search)
     work/<id>/                                a trial's own working folder (families that run programs)
@@ -51,6 +52,7 @@ from madray.results.schema import PARTITION_COLUMN, file_schema
 RESULTS_DIR = "results"
 ARTIFACTS_DIR = "artifacts"
 CHECKPOINTS_DIR = "checkpoints"
+SAMPLES_DIR = "samples"
 FAILURES_DIR = "failures"
 WORK_DIR = "work"
 TUNE_DIR = "_tune"
@@ -114,6 +116,12 @@ class SweepFolder:
     def checkpoint_file(self, trial_id: str, generation: int) -> str:
         return join(self.checkpoints(trial_id), f"gen-{generation:06d}.npz")
 
+    def samples(self, trial_id: str) -> str:
+        return self.path(SAMPLES_DIR, trial_id)
+
+    def samples_file(self, trial_id: str, key: str) -> str:
+        return join(self.samples(trial_id), f"{key}.npz")
+
     def failure_file(self, trial_id: str) -> str:
         return self.path(FAILURES_DIR, f"{trial_id}.json")
 
@@ -149,8 +157,9 @@ class SweepFolder:
         delete_within(self.fs, self.root, path)
 
     def remove_temporaries(self, trial_id: str) -> None:
-        """Clean up after a writer of this trial that was killed mid-write (results, artifacts, checkpoints)."""
-        for folder in (self.trial_results(trial_id), self.artifacts(trial_id), self.checkpoints(trial_id)):
+        """Clean up after a writer of this trial that was killed mid-write."""
+        for folder in (self.trial_results(trial_id), self.artifacts(trial_id), self.checkpoints(trial_id),
+                       self.samples(trial_id)):
             remove_temporaries(self.fs, self.root, folder)
 
     # ------------------------------------------------------------------ results

@@ -43,6 +43,7 @@ def _contains_numpy(value: Any) -> bool:
 def _flatten(saved: dict[str, Any]) -> dict[str, Any]:
     flat = {f"state/{k}": v for k, v in saved["state"].items()}
     flat.update({f"real_initial/{k}": v for k, v in saved["real_initial"].items()})
+    flat.update({f"refs/{k}": v for k, v in saved.get("refs", {}).items()})  # the pool's files (samples.py)
     for part in LISTS:
         for i, batch in enumerate(saved.get(part, [])):
             flat.update({f"{part}/{i:06d}/{k}": v for k, v in batch.items()})
@@ -101,7 +102,7 @@ def decode(data: bytes) -> dict[str, Any]:
             index, _, name = rest.partition("/")
             saved[part][int(index)][name] = value
         else:
-            saved[part][rest] = value
+            saved.setdefault(part, {})[rest] = value
     return saved
 
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 import functools
 import time
 import traceback
+import warnings
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -31,6 +32,7 @@ from madray.spec import trial_from_dict
 from madray.sweep.checkpoint import CheckpointStore
 from madray.sweep.divergence import divergence
 from madray.sweep.pack import members
+from madray.sweep.samples import MissingSamples, SampleStore
 from madray.trial import Trial, summarize
 
 REPORT_EVERY_S = 1.0  # at most one Tune report per unit per second (plus the last one)
@@ -64,20 +66,33 @@ class TrialRunner:
     schema: pa.Schema  # the results files' schema (results/schema.py file_schema)
     shared: Mapping[str, ray.ObjectRef] | None = None  # trial_id -> its family's shared inputs
 
-    def make_trial(self, cfg: TrialConfig) -> Trial:
-        """The trial, continued from its newest checkpoint if it has one."""
+    def make_trial(self, cfg: TrialConfig, samples: SampleStore) -> Trial:
+        """The trial, continued from its newest checkpoint (and the samples files it refers to) if it has one."""
         ref = (self.shared or {}).get(cfg.trial_id)
         trial = Trial(cfg, _shared_inputs(ref) if ref is not None else None)
         saved = CheckpointStore(self.folder).load_latest(cfg.trial_id)
         if saved is not None:
-            trial.load_state_dict(saved)
+            try:
+                trial.load_state_dict(samples.internalize(saved))
+            except MissingSamples as e:
+                warnings.warn(f"trial {cfg.trial_id}: its generation-{saved['generation']} checkpoint cannot be "
+                              f"used ({e}); the trial starts again from generation 1", RuntimeWarning, stacklevel=2)
         return trial
+
+    def save(self, trial: Trial, samples: SampleStore) -> None:
+        """The checkpoint, the pool by reference; pool files no kept checkpoint refers to are deleted
+        (the previous checkpoint's pool starts at most one generation earlier)."""
+        generations = trial.pool_generations()
+        CheckpointStore(self.folder).save(trial.cfg.trial_id, samples.externalize(trial.state_dict(), generations))
+        if generations:
+            samples.forget_before(generations[0] - 1)
 
     def run(self, cfg: TrialConfig, on_generation: Callable[[Trial, dict[str, float]], None]) -> dict[str, Any] | None:
         """Resume one trial and write and checkpoint each of its remaining generations, calling
         `on_generation(trial, metric summary)` after each; returns its failure event, or None."""
         self.folder.remove_temporaries(cfg.trial_id)
-        trial, checkpoints = self.make_trial(cfg), CheckpointStore(self.folder)
+        samples = SampleStore(self.folder, cfg.trial_id)
+        trial = self.make_trial(cfg, samples)
         names = cfg.metrics or trial.family.metric_names
         while not trial.done:
             try:
@@ -91,7 +106,7 @@ class TrialRunner:
             problem = divergence(trial.state, rows, names)
             if problem:
                 return self._failure(cfg, trial.generation, "diverged", problem)
-            checkpoints.save(cfg.trial_id, trial.state_dict())
+            self.save(trial, samples)
             on_generation(trial, summarize(rows, names))
         self.folder.clear_failure(cfg.trial_id)  # a crash of an earlier attempt is no longer a failure
         return None
