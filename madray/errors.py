@@ -19,3 +19,7 @@ class DataError(MadrayError, ValueError):
 
 class BusyError(MadrayError, RuntimeError):
     """A sweep folder that another run is using; the message names that run's host and pid."""
+
+
+class DiskFullError(MadrayError, OSError):
+    """The disk holding a sweep folder filled up; the message says how much more space the sweep needs."""

@@ -11,6 +11,7 @@ another --out). The exit status is 1 if any trial failed (diverged or raised).
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
 
 from madray.spec import DEFAULT_MAX_TRIALS, load_sweep
@@ -77,7 +78,18 @@ def run(args: argparse.Namespace) -> int:
     from madray.sweep.runner import run_sweep
 
     print(f"sweep {sweep.name!r}: {sweep.size_line()}")
-    outcome = run_sweep(sweep, args.out, **run_options(args), live=sys.stdout.isatty(), verbose=args.verbose)
+    try:
+        outcome = run_sweep(sweep, args.out, **run_options(args), live=sys.stdout.isatty(), verbose=args.verbose)
+    except KeyboardInterrupt:  # a second SIGINT / SIGTERM: stopped at once
+        print(f"\nstopped at once: the generations in progress are lost, every completed one is kept; "
+              f"run the same command again to resume", file=sys.stderr)
+        return 130
+    if outcome.stopped_by:
+        print(f"\nstopped by {signal.Signals(outcome.stopped_by).name} at a generation boundary: "
+              f"{outcome.trials - len(outcome.unfinished)} of {outcome.trials} trials done; the other "
+              f"{len(outcome.unfinished)} resume from their last completed generation when you run the same "
+              f"command again", file=sys.stderr)
+        return 128 + outcome.stopped_by
     try:
         df = load_results(outcome.root)
     except FileNotFoundError:  # every trial failed in its first generation

@@ -12,6 +12,7 @@
     _tune/                                    Ray Tune's experiment state (never needed to resume)
     .madray-owner.json                        "madray created this folder": only such a folder is emptied
     .madray-lock                              held (fcntl) by the one run that uses the folder
+    .madray-stop                              asks the run's trials to stop at their next generation boundary
 
 A generation recomputed after a crash is written under the same name, so it replaces the earlier
 file instead of adding rows; a crash loses at most the generation in progress.
@@ -60,6 +61,7 @@ SWEEP_FILE = "sweep.yaml"
 BOUNDARY_FILE = "boundary.parquet"
 OWNER_FILE = ".madray-owner.json"
 LOCK_FILE = ".madray-lock"
+STOP_FILE = ".madray-stop"
 SCHEMA_FILE = "results-schema.arrow"
 FAILURE_COLUMNS = ["trial_id", "generation", "kind", "error"]
 
@@ -208,6 +210,17 @@ class SweepFolder:
                    if i.base_name.endswith(".json") and not i.base_name.startswith(TMP_PREFIX)]
         df = pd.DataFrame(records, columns=FAILURE_COLUMNS + ["details"])[FAILURE_COLUMNS]
         return df.sort_values("trial_id", ignore_index=True)
+
+    # ------------------------------------------------------------------ stopping a run (SIGINT, SIGTERM)
+    def request_stop(self) -> None:
+        self.write(self.path(STOP_FILE), b"stop at the next generation boundary\n")
+
+    def stop_requested(self) -> bool:
+        return self.is_file(self.path(STOP_FILE))
+
+    def clear_stop(self) -> None:
+        if self.stop_requested():
+            self.delete(self.path(STOP_FILE))
 
     # ------------------------------------------------------------------ the run lock
     @contextlib.contextmanager

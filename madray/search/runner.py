@@ -211,15 +211,13 @@ def run_search(
     sweep = plan.sweep
     # sweep.yaml holds the spec only: which trials run is decided as the search goes (each row holds its config)
     experiment = TuneExperiment(SweepFolder.of(out, sweep.name), sweep, EXPERIMENT,
-                                recorded=Sweep(sweep.name, sweep.spec, ()), address=address)
+                                recorded=Sweep(sweep.name, sweep.spec, ()), address=address, emit=emit)
     labels: dict[str, str] = {}
     searcher = BoundarySearcher(plan, experiment.folder, labels, emit)
 
     def build(exp: TuneExperiment, resuming: bool) -> tune.Tuner:
         if resuming:
             emit(f"resuming the search in {exp.folder.uri}: trials already there are read, not run")
-        if exp.folder.exists(exp.tune_state):
-            exp.folder.delete(exp.tune_state)  # a crashed run's Tune state: the results on disk are the state
         return tune.Tuner(exp.trainable(_shared(plan)),
                           tune_config=exp.tune_config(search_alg=searcher, num_samples=-1),
                           run_config=exp.run_config([ProgressLines(labels, sweep.metric_names, emit, verbose)]))

@@ -17,6 +17,7 @@ A Tune trial runs a unit of madray trials (pack.py) and its reports carry an eve
 from __future__ import annotations
 
 import math
+import re
 import shutil
 import sys
 import time
@@ -76,10 +77,23 @@ def _rate(per_second: float) -> str:
             return f"{per_second * scale:.1f}/{unit}"
 
 
+def crash_reason(message: str, limit: int = 240) -> str:
+    """Why Ray says a worker or actor died, in one line (its messages run to 40 lines)."""
+    for pattern in (r"Worker exit detail: (.+?)(?: There are some potential root causes|$)",
+                    r"The actor is dead because (.+?\.)", r"(\w+Error: [^\n]+)"):
+        found = re.search(pattern, message, re.S)
+        if found:
+            return " ".join(found.group(1).split())[:limit]
+    lines = [line.strip() for line in message.strip().splitlines() if line.strip()]
+    return (lines[-1] if lines else "no reason given")[:limit]
+
+
 class Progress(tune.Callback):
     def __init__(self, labels: dict[str, str], metrics: list[str], generations: dict[str, int],
                  emit: Callable[[str], None] = print, live: bool = False, verbose: bool = False,
-                 summary_every: float = SUMMARY_EVERY_S) -> None:
+                 summary_every: float = SUMMARY_EVERY_S, checkpointed: Callable[[str], int] | None = None) -> None:
+        self.checkpointed = checkpointed  # trial_id -> its newest checkpoint's generation (for crash lines)
+        self.disk_full: str | None = None  # the first trial's message when the disk filled up
         self.labels = labels  # trial_id -> "loop=... lam=..."
         self.metrics = metrics
         self.emit, self.live, self.verbose, self.summary_every = emit, live, verbose, summary_every
@@ -150,6 +164,15 @@ class Progress(tune.Callback):
                 self._complete(event["trial_id"])
 
     def _result(self, tid: str, result: dict) -> None:
+        if result.get("stopped"):  # the run is stopping (SIGINT / SIGTERM): the trial resumes next run
+            self.tally.running.discard(tid)
+            return self.refresh()
+        if result.get("disk_full"):  # the run stops (experiment.py); the trial resumes next run
+            self.tally.running.discard(tid)
+            if self.disk_full is None:
+                self.disk_full = result["disk_full"]
+                self.line(f"{self._prefix()} {tid}: the disk is full ({result['disk_full']}); stopping the run")
+            return None
         if "failed" in result:
             self.tally.failed.add(tid)
             self.tally.running.discard(tid)
@@ -178,8 +201,20 @@ class Progress(tune.Callback):
             return self.line(f"{self._prefix()} {tid} {self.labels[tid]} finished  {self.tally.shown.get(tid, '')}")
         self.refresh(force=True)
 
+    def on_trial_recover(self, iteration, trials, trial, **info):
+        """A unit's worker or node died and Tune runs it again: each unfinished trial from its checkpoint."""
+        reason = crash_reason(str(getattr(trial, "error_msg", "") or ""))
+        for member in members(trial.config["trial"]):
+            tid = member["trial_id"]
+            if tid in self.tally.finished | self.tally.failed:
+                continue
+            self.tally.running.discard(tid)
+            since = self.checkpointed(tid) if self.checkpointed else self.tally.done.get(tid, 0)
+            self.line(f"{self._prefix()} {tid} {self.labels.get(tid, '')}: its Ray worker died ({reason}); "
+                      f"it runs again from its checkpoint after generation {since}")
+
     def on_trial_error(self, iteration, trials, trial, **info):
-        message = str(getattr(trial, "error_msg", "") or "error").strip().splitlines()[-1]
+        message = crash_reason(str(getattr(trial, "error_msg", "") or "error"))
         for member in members(trial.config["trial"]):
             tid = member["trial_id"]
             if tid in self.tally.finished | self.tally.failed:

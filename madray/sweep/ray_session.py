@@ -23,9 +23,11 @@ import warnings
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
-# Ray reads these when ray.tune is imported: plain output, no per-trial loggers, no usage prompt.
+# Ray reads these when ray.tune is imported or a Tuner runs: plain output, no per-trial loggers, no usage
+# prompt; madray handles SIGINT itself (experiment.py) and prints trial errors in a line (progress.py).
 ENVIRONMENT_DEFAULTS = {"RAY_AIR_NEW_OUTPUT": "0", "TUNE_DISABLE_AUTO_CALLBACK_LOGGERS": "1",
-                        "RAY_USAGE_STATS_ENABLED": "0"}
+                        "RAY_USAGE_STATS_ENABLED": "0", "TUNE_DISABLE_SIGINT_HANDLER": "1",
+                        "TUNE_PRINT_ALL_TRIAL_ERRORS": "0"}
 for _name, _value in ENVIRONMENT_DEFAULTS.items():
     os.environ.setdefault(_name, _value)
 

@@ -14,6 +14,7 @@ report per generation (results and checkpoints are, and resuming reads those).
 
 from __future__ import annotations
 
+import errno
 import functools
 import time
 import traceback
@@ -36,6 +37,11 @@ from madray.sweep.samples import MissingSamples, SampleStore
 from madray.trial import Trial, summarize
 
 REPORT_EVERY_S = 1.0  # at most one Tune report per unit per second (plus the last one)
+FULL = (errno.ENOSPC, errno.EDQUOT)  # a full disk or quota: the run stops (experiment.py says what is needed)
+
+
+class Diverged(Exception):
+    """NaN or inf in a generation's state or metrics (divergence.py)."""
 
 
 class Throttle:
@@ -89,27 +95,42 @@ class TrialRunner:
 
     def run(self, cfg: TrialConfig, on_generation: Callable[[Trial, dict[str, float]], None]) -> dict[str, Any] | None:
         """Resume one trial and write and checkpoint each of its remaining generations, calling
-        `on_generation(trial, metric summary)` after each; returns its failure event, or None."""
+        `on_generation(trial, metric summary)` after each; returns its failure (or stop) event, or None."""
         self.folder.remove_temporaries(cfg.trial_id)
         samples = SampleStore(self.folder, cfg.trial_id)
         trial = self.make_trial(cfg, samples)
         names = cfg.metrics or trial.family.metric_names
         while not trial.done:
+            if self.folder.stop_requested():  # SIGINT or SIGTERM to the driver: stop at a generation boundary
+                return {"trial_id": cfg.trial_id, "generation": trial.generation, "stopped": True}
             try:
                 rows = trial.step()
             except Exception as e:  # the model's own failure: final, recorded; other trials go on
                 return self._failure(cfg, trial.generation + 1, "exception", f"{type(e).__name__}: {e}",
                                      traceback.format_exc())
-            self.folder.write_rows(cfg.trial_id, trial.generation, rows, self.schema)
-            for name, content in trial.artifacts.items():
-                self.folder.write_artifact(cfg.trial_id, trial.generation, name, content)
-            problem = divergence(trial.state, rows, names)
-            if problem:
-                return self._failure(cfg, trial.generation, "diverged", problem)
-            self.save(trial, samples)
+            try:
+                self._write(trial, rows, samples, names)
+            except OSError as e:
+                if e.errno not in FULL:
+                    raise
+                # the generation is lost (its files are not written); every other write would fail too
+                return {"trial_id": cfg.trial_id, "generation": trial.generation, "disk_full": str(e)}
+            except Diverged as e:
+                return self._failure(cfg, trial.generation, "diverged", str(e))
             on_generation(trial, summarize(rows, names))
         self.folder.clear_failure(cfg.trial_id)  # a crash of an earlier attempt is no longer a failure
         return None
+
+    def _write(self, trial: Trial, rows: list[dict[str, Any]], samples: SampleStore, names) -> None:
+        """A generation's rows and artifacts, then (unless it diverged) its checkpoint."""
+        tid = trial.cfg.trial_id
+        self.folder.write_rows(tid, trial.generation, rows, self.schema)
+        for name, content in trial.artifacts.items():
+            self.folder.write_artifact(tid, trial.generation, name, content)
+        problem = divergence(trial.state, rows, names)
+        if problem:
+            raise Diverged(problem)
+        self.save(trial, samples)
 
     def _failure(self, cfg: TrialConfig, generation: int, kind: str, error: str, details: str = "") -> dict[str, Any]:
         self.folder.write_failure(cfg.trial_id, generation, kind, error, details)
@@ -149,9 +170,11 @@ def tune_unit(config: dict[str, Any], runner: TrialRunner, report_every: float =
             events[tid] = {"trial_id": tid, "generation": trial.generation, "finished": trial.done, **summary}
             send()
 
-        failed = runner.run(cfg, on_generation)
-        if failed:
-            events[cfg.trial_id] = failed
+        ended = runner.run(cfg, on_generation)
+        if ended:
+            events[cfg.trial_id] = ended
+            if ended.get("stopped") or ended.get("disk_full"):
+                break  # the run is stopping: the unit's other trials wait for the next run
         elif not ran:  # finished in an earlier attempt
             done += cfg.generations
             events[cfg.trial_id] = {"trial_id": cfg.trial_id, "generation": cfg.generations, "finished": True}
