@@ -158,6 +158,8 @@ class Progress(tune.Callback):
         self.refresh()
 
     def on_trial_result(self, iteration, trials, trial, result, **info):
+        for note in result.get("warnings", []):
+            self.line(f"{self._prefix()} warning: {note}")
         for event in result.get("events", []):
             self._result(event["trial_id"], event)
             if event.get("finished"):

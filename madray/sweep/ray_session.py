@@ -135,8 +135,10 @@ def start_embedded(preload: list[str], **init_kwargs) -> None:
     prepare_environment()
     config = {"preload_python_modules": preload}
     with _loopback_node_ip():
-        ray.init(address="local", _node_ip_address=LOOPBACK, include_dashboard=False,
-                 logging_level=logging.WARNING, _system_config=config, **init_kwargs)
+        # log_to_driver off: what the trials have to say reaches the driver in their reports (progress.py);
+        # otherwise the workers' exit tracebacks when the run stops would be printed after madray's last line
+        ray.init(address="local", _node_ip_address=LOOPBACK, include_dashboard=False, log_to_driver=False,
+                 logging_level=logging.WARNING, _system_config=config, **{**init_kwargs})
     _embedded.add(ray.get_runtime_context().gcs_address)
     _await_prestarted_workers(int(ray.cluster_resources().get("CPU", 0)))
 

@@ -18,7 +18,6 @@ import errno
 import functools
 import time
 import traceback
-import warnings
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -72,7 +71,7 @@ class TrialRunner:
     schema: pa.Schema  # the results files' schema (results/schema.py file_schema)
     shared: Mapping[str, ray.ObjectRef] | None = None  # trial_id -> its family's shared inputs
 
-    def make_trial(self, cfg: TrialConfig, samples: SampleStore) -> Trial:
+    def make_trial(self, cfg: TrialConfig, samples: SampleStore, warn: Callable[[str], None] = print) -> Trial:
         """The trial, continued from its newest checkpoint (and the samples files it refers to) if it has one."""
         ref = (self.shared or {}).get(cfg.trial_id)
         trial = Trial(cfg, _shared_inputs(ref) if ref is not None else None)
@@ -81,8 +80,8 @@ class TrialRunner:
             try:
                 trial.load_state_dict(samples.internalize(saved))
             except MissingSamples as e:
-                warnings.warn(f"trial {cfg.trial_id}: its generation-{saved['generation']} checkpoint cannot be "
-                              f"used ({e}); the trial starts again from generation 1", RuntimeWarning, stacklevel=2)
+                warn(f"trial {cfg.trial_id}: its generation-{saved['generation']} checkpoint cannot be used "
+                     f"({e}); the trial starts again from generation 1")
         return trial
 
     def save(self, trial: Trial, samples: SampleStore) -> None:
@@ -93,12 +92,14 @@ class TrialRunner:
         if generations:
             samples.forget_before(generations[0] - 1)
 
-    def run(self, cfg: TrialConfig, on_generation: Callable[[Trial, dict[str, float]], None]) -> dict[str, Any] | None:
+    def run(self, cfg: TrialConfig, on_generation: Callable[[Trial, dict[str, float]], None],
+            warn: Callable[[str], None] = print) -> dict[str, Any] | None:
         """Resume one trial and write and checkpoint each of its remaining generations, calling
-        `on_generation(trial, metric summary)` after each; returns its failure (or stop) event, or None."""
+        `on_generation(trial, metric summary)` after each; returns its failure (or stop) event, or None.
+        `warn`: where a warning for the user goes (the driver prints the trainable's, see tune_unit)."""
         self.folder.remove_temporaries(cfg.trial_id)
         samples = SampleStore(self.folder, cfg.trial_id)
-        trial = self.make_trial(cfg, samples)
+        trial = self.make_trial(cfg, samples, warn)
         names = cfg.metrics or trial.family.metric_names
         while not trial.done:
             if self.folder.stop_requested():  # SIGINT or SIGTERM to the driver: stop at a generation boundary
@@ -149,12 +150,14 @@ def tune_unit(config: dict[str, Any], runner: TrialRunner, report_every: float =
     """Runs in a Ray worker: the unit's trials one after another; throttled reports carry their events."""
     node, throttle = ray.get_runtime_context().get_node_id(), Throttle(report_every)
     events: dict[str, dict[str, Any]] = {}  # trial_id -> its latest event since the last report
+    notes: list[str] = []  # warnings for the user, printed by the driver's progress display
     done = 0  # generations of the unit's trials run or found finished so far
 
     def send(final: bool = False) -> None:
-        if (events or final) and throttle.due(final):
-            tune.report({"generation": done, "node_id": node, "events": list(events.values())})
+        if (events or notes or final) and throttle.due(final or bool(notes)):
+            tune.report({"generation": done, "node_id": node, "events": list(events.values()), "warnings": list(notes)})
             events.clear()
+            notes.clear()
 
     for entry in members(config["trial"]):
         cfg = trial_from_dict(entry)
@@ -170,7 +173,7 @@ def tune_unit(config: dict[str, Any], runner: TrialRunner, report_every: float =
             events[tid] = {"trial_id": tid, "generation": trial.generation, "finished": trial.done, **summary}
             send()
 
-        ended = runner.run(cfg, on_generation)
+        ended = runner.run(cfg, on_generation, notes.append)
         if ended:
             events[cfg.trial_id] = ended
             if ended.get("stopped") or ended.get("disk_full"):
