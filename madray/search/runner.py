@@ -54,6 +54,7 @@ from madray.sweep.runner import (
     tune_config,
     tune_dir,
 )
+from madray.tracking import prepare_tracking  # HOOK(tracking)
 from madray.trial import config_columns
 
 EXPERIMENT = "search"
@@ -240,6 +241,7 @@ def _search_locked(plan: SearchSweep, root: str, address: str | None, overwrite:
     # sweep.yaml holds the spec only: which trials run is decided as the search goes (each row holds its config)
     resuming = prepare_output(root, dump_sweep(Sweep(sweep.name, sweep.spec, ())), overwrite=overwrite, resume=resume,
                               schema=results_schema(sweep))
+    prepare_tracking(root, sweep.tracking)  # HOOK(tracking)
     ensure_ray(address)
     if resuming:
         emit(f"resuming the search in {root}: trials already there are read, not run")

@@ -45,6 +45,7 @@ from madray.sweep.lock import sweep_lock  # noqa: E402
 from madray.sweep.pack import make_units, members, unit_config  # noqa: E402
 from madray.sweep.progress import Progress  # noqa: E402
 from madray.sweep.trainable import REPORT_EVERY_S, tune_trial  # noqa: E402
+from madray.tracking import prepare_tracking  # noqa: E402  HOOK(tracking)
 
 # madray reads results from its own files, not Tune's per-trial logs (which are switched off above).
 logging.getLogger("ray.tune.analysis.experiment_analysis").setLevel(logging.ERROR)
@@ -343,6 +344,7 @@ def run_sweep(
 def _run_locked(sweep: Sweep, out: str, root: str, address: str | None, overwrite: bool, resume: bool,
                 emit: Callable[[str], None], live: bool, verbose: bool, pack: bool) -> SweepOutcome:
     resuming = prepare_output(root, dump_sweep(sweep), overwrite=overwrite, resume=resume, schema=results_schema(sweep))
+    prepare_tracking(root, sweep.tracking)  # HOOK(tracking)
     ensure_ray(address, sweep.trials)
     _warn_if_local_storage(out)
     if resuming:

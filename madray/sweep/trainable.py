@@ -49,6 +49,7 @@ from madray.results.store import (
 from madray.spec import trial_from_dict
 from madray.sweep.checkpoint import CheckpointStore
 from madray.sweep.divergence import divergence
+from madray.tracking import open_trackers
 from madray.trial import Trial, summarize
 
 REPORT_EVERY_S = 1.0  # at most one Tune report per trial per second (plus the last generation's)
@@ -100,20 +101,25 @@ def run_config(cfg: TrialConfig, root: str, schema: pa.Schema, shared: dict[str,
     ref = (shared or {}).get(cfg.trial_id)
     trial = resume(Trial(cfg, _shared_inputs(ref) if ref is not None else None), checkpoints)
     names = cfg.metrics or trial.family.metric_names
+    trackers = open_trackers(root, cfg, trial.generation)  # HOOK(tracking)
     while not trial.done:
         try:
             rows = trial.step()
         except Exception as e:  # the model's own failure: final, recorded; other trials go on
             error = f"{type(e).__name__}: {e}"
+            trackers.close(f"exception at generation {trial.generation + 1}: {error}")  # HOOK(tracking)
             return _failure(root, cfg.trial_id, trial.generation + 1, "exception", error, traceback.format_exc())
         writer.write(cfg.trial_id, trial.generation, rows)
         for name, content in trial.artifacts.items():
             writer.write_artifact(cfg.trial_id, trial.generation, name, content)
+        trackers.log(trial.generation, rows, trial.artifacts)  # HOOK(tracking)
         problem = divergence(trial.state, rows, names)
         if problem:
+            trackers.close(f"diverged at generation {trial.generation}: {problem}")  # HOOK(tracking)
             return _failure(root, cfg.trial_id, trial.generation, "diverged", problem)
         checkpoints.save(cfg.trial_id, trial.state_dict())
         on_generation(trial, summarize(rows, names))
+    trackers.close()  # HOOK(tracking)
     clear_failure(root, cfg.trial_id)  # a crash of an earlier attempt is no longer a failure
     return None
 
