@@ -60,3 +60,6 @@ class WandbTracker(Tracker):
         if failure:
             self.wb.summary["failure"] = failure
         self.wb.finish(exit_code=1 if failure else 0)
+        import wandb
+
+        wandb.teardown()  # stop W&B's service now: Ray ends its workers without the atexit hook it relies on
