@@ -32,6 +32,10 @@ class Tracker(ABC):
 
     package: ClassVar[str]  # the module that must be importable (`pip install madray[<name>]`)
     Config: ClassVar[type]  # the frozen dataclass of its `tracking.<name>:` section
+    # True: what `log` sent may still be buffered in the tracker's client when the process dies, so a
+    # run reopened without having been closed is sent every generation again (the tracker must keep
+    # the first point of a step it already has).
+    replays_unclosed: ClassVar[bool] = False
 
     @classmethod
     def resolve(cls, config: Any, folder: str, sweep: str) -> dict[str, Any]:

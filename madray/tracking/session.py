@@ -105,6 +105,8 @@ class TrialTracking:
         self.runs = [(n, t) for n, t in self.runs if self.records[n]["state"] not in ("finished", "failed")]
         for name, tracker in self.runs:
             record = self.records[name]
+            if record["state"] == "running" and tracker.replays_unclosed:
+                record["logged"] = 0
             record["run_id"] = tracker.start(record["run_id"], record["logged"] + 1)
             record["state"] = "running"
             self._save(name)

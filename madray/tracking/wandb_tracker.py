@@ -1,6 +1,7 @@
 """Weights & Biases: one W&B run per trial, in the sweep's project (default: the sweep's name), grouped
 by sweep, named by trial id; the trial's config as the run's config, the grid axes as tags
-("lam=0.8"); sample grids as `wandb.Image`. `mode: offline` writes the run under
+("lam=0.8"); sample grids as `wandb.Image`. A trial that was killed resumes its run and sends
+every generation again (W&B keeps the first point of each step). `mode: offline` writes the run under
 <sweep folder>/tracking/wandb/ only (upload it later with `wandb sync`); online sends it to W&B.
 """
 
@@ -31,6 +32,10 @@ class WandbConfig:
 class WandbTracker(Tracker):
     package = "wandb"
     Config = WandbConfig
+    # W&B's service buffers the run's records (a SIGKILLed trial's offline run file was found holding
+    # only its header): a reopened unclosed run gets every generation again, and W&B ignores a step
+    # lower than the run's current one ("Steps must be monotonically increasing").
+    replays_unclosed = True
 
     @classmethod
     def resolve(cls, config: WandbConfig, folder: str, sweep: str) -> dict[str, Any]:
