@@ -16,7 +16,7 @@ LAYERS = [
     ["madray.errors"],
     ["madray.config"],
     ["madray.seeding", "madray.batch", "madray.data", "madray.metrics", "madray.torch_utils", "madray.results"],
-    ["madray.features", "madray.loops"],
+    ["madray.features", "madray.loops", "madray.tracking"],
     ["madray.models"],
     ["madray.curate"],
     ["madray.spec"],
