@@ -22,7 +22,12 @@ from madray.spec import dump_sweep, parse_sweep, read_spec
 from madray.tracking import check_local, open_trackers, prepare_tracking
 from madray.tracking.base import flat
 from madray.tracking.mlflow_tracker import FAILURE_TAG, absolute_uri
-from madray.tracking.session import MEDIAN, SETTINGS_FILE, metric_values, tracking_folder
+from madray.tracking.session import (
+    MEDIAN,
+    SETTINGS_FILE,
+    metric_values,
+    tracking_folder,
+)
 
 G, KILLED_AT = 6, 3
 BASE = {"name": "trk", "family": "gaussian", "loop": "fully_synthetic", "generations": G, "replicates": 3,
@@ -52,7 +57,8 @@ def wandb_records(path):
     """The protobuf records of a W&B transaction log (.wandb: a LevelDB-style log of 32 KiB blocks)."""
     from wandb.proto import wandb_internal_pb2 as pb
 
-    data = open(path, "rb").read()
+    with open(path, "rb") as f:
+        data = f.read()
     assert data[:4] == b":W&B"
     pos, block, chunks = 7, 32768, b""
     while pos + 7 <= len(data):
@@ -202,7 +208,7 @@ def run_child(tmp_path, spec, root, kill_at):
     (tmp_path / "tests_png.py").write_text(PNG)
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(tmp_path), os.environ.get("PYTHONPATH", "")])}
     return subprocess.run([sys.executable, "-c", CHILD, yaml.safe_dump(spec), root, str(kill_at)], env=env,
-                          capture_output=True, text=True, timeout=300)
+                          capture_output=True, text=True, timeout=300, check=False)
 
 
 @pytest.mark.slow
@@ -278,7 +284,7 @@ def test_failed_trial_marks_each_run_failed_with_the_message(tmp_path, monkeypat
             for r in [record(root, t, tid)]} == {t: ("failed", message, 2) for t in ("mlflow", "wandb", "tensorboard")}
     run = mlflow_client(tmp_path).get_run(record(root, "mlflow", tid)["run_id"])
     assert run.info.status == "FAILED" and run.data.tags[FAILURE_TAG] == message
-    (wb_run, history, exit_code), = wandb_runs(root)
+    ((_, history, exit_code),) = wandb_runs(root)
     assert exit_code == 1 and [h["_step"] for h in history] == [1, 2]
     texts = tb_events(root, tid).Tensors("failure/text_summary")
     assert [t.tensor_proto.string_val[0].decode() for t in texts] == [message]

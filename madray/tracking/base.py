@@ -10,9 +10,9 @@ from __future__ import annotations
 import io
 import json
 from abc import ABC, abstractmethod
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import PurePath
-from collections.abc import Mapping
 from typing import Any, ClassVar
 
 

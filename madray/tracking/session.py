@@ -18,7 +18,13 @@ from typing import Any
 
 import numpy as np
 
-from madray.config import CONFIG_COLUMNS, ROW_COLUMNS, ConfigError, TrialConfig, grid_values
+from madray.config import (
+    CONFIG_COLUMNS,
+    ROW_COLUMNS,
+    ConfigError,
+    TrialConfig,
+    grid_values,
+)
 from madray.results.store import ARTIFACTS_DIR, PARTITION_COLUMN, load_trial
 from madray.tracking.base import RunInfo, Tracker
 from madray.tracking.spec import TrackingSpec
