@@ -145,6 +145,14 @@ def test_tracking_is_not_the_sweeps_identity_and_track_adds_defaults(tmp_path):
     assert spec["tracking"] == {"tensorboard": {}, "mlflow": {"experiment": "mine"}}  # the file's settings win
 
 
+def test_a_search_tags_its_knob_and_keeps_tracking_out_of_its_spec():
+    from madray.search.spec import load_search
+
+    plan = load_search("sweeps/gaussian_boundary.yaml", [], ["tensorboard"])
+    assert plan.sweep.tracking.names == ("tensorboard",) and "tracking" not in plan.sweep.spec
+    assert plan.sweep.tracking.axes == (*plan.sweep.spec["grid"], plan.search.knob)
+
+
 def test_object_store_out_is_refused_before_anything_runs(tmp_path):
     with pytest.raises(ConfigError, match="must be a local or shared filesystem path"):
         check_local(parse_sweep(tracked(tmp_path)).tracking, "s3://bucket/runs")
@@ -317,3 +325,17 @@ def test_sweep_logs_every_generation_of_every_trial(ray_local, tmp_path):
         acc = tb_events(outcome.root, cfg.trial_id)
         assert [e.step for e in acc.Scalars("trace_cov")] == list(range(1, G + 1))
         np.testing.assert_allclose([e.value for e in acc.Scalars("trace_cov")], means.mean()["trace_cov"], rtol=1e-6)
+
+
+def test_cli_track_flag(tmp_path, capsys):
+    from madray.cli.main import main
+
+    path = tmp_path / "s.yaml"
+    path.write_text(yaml.safe_dump(BASE))
+    assert main(["run", str(path), "--track", "tensorboard", "--track", "mlflow", "--dry-run"]) == 0
+    assert "tracked with tensorboard, mlflow: one run per trial" in capsys.readouterr().out
+    assert main(["run", str(path), "--track", "mlflow", "--out", "s3://bucket/runs"]) == 2
+    assert "must be a local or shared filesystem path" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        main(["run", str(path), "--track", "neptune"])
+    assert "invalid choice: 'neptune'" in capsys.readouterr().err
