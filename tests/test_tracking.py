@@ -339,3 +339,13 @@ def test_cli_track_flag(tmp_path, capsys):
     with pytest.raises(SystemExit):
         main(["run", str(path), "--track", "neptune"])
     assert "invalid choice: 'neptune'" in capsys.readouterr().err
+
+
+def test_online_wandb_without_a_login_is_refused_on_the_driver(tmp_path, monkeypatch):
+    from madray.tracking.wandb_tracker import WandbConfig, WandbTracker
+
+    monkeypatch.delenv("WANDB_MODE")
+    monkeypatch.setenv("HOME", str(tmp_path))  # no ~/.netrc: no key
+    with pytest.raises(ConfigError, match="W&B login failed.*or use mode: offline"):
+        WandbTracker.resolve(WandbConfig(), str(tmp_path / "wandb"), "s")
+    assert WandbTracker.resolve(WandbConfig(mode="offline"), "w", "s")["project"] == "s"  # no login needed

@@ -12,7 +12,7 @@ import os
 from dataclasses import dataclass
 from typing import Any
 
-from madray.config import require
+from madray.config import ConfigError, require
 from madray.tracking.base import Tracker, images, texts
 
 MODES = (None, "online", "offline")
@@ -29,6 +29,17 @@ class WandbConfig:
         require(self.mode in MODES, "tracking.wandb.mode", self.mode, "online, offline or null ($WANDB_MODE)")
 
 
+def _login() -> None:
+    """Online runs need a W&B login: ask on the driver (a prompt on a terminal), not in every trial."""
+    import wandb
+
+    try:
+        wandb.login()
+    except Exception as e:  # no key and no terminal to ask on
+        raise ConfigError(f"tracking.wandb: W&B login failed ({e}); run `wandb login`, set WANDB_API_KEY, "
+                          f"or use mode: offline") from None
+
+
 class WandbTracker(Tracker):
     package = "wandb"
     Config = WandbConfig
@@ -39,6 +50,8 @@ class WandbTracker(Tracker):
 
     @classmethod
     def resolve(cls, config: WandbConfig, folder: str, sweep: str) -> dict[str, Any]:
+        if (config.mode or os.environ.get("WANDB_MODE") or "online") == "online":
+            _login()
         return {"project": config.project or sweep, "entity": config.entity, "mode": config.mode,
                 "dir": os.path.abspath(folder)}
 
