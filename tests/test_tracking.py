@@ -349,3 +349,14 @@ def test_online_wandb_without_a_login_is_refused_on_the_driver(tmp_path, monkeyp
     with pytest.raises(ConfigError, match="W&B login failed.*or use mode: offline"):
         WandbTracker.resolve(WandbConfig(), str(tmp_path / "wandb"), "s")
     assert WandbTracker.resolve(WandbConfig(mode="offline"), "w", "s")["project"] == "s"  # no login needed
+
+
+@pytest.mark.slow
+def test_an_untracked_trial_imports_no_tracker(tmp_path):
+    code = ("import sys; from madray.sweep.trainable import run_config; from madray.spec import parse_sweep;"
+            "from madray.tracking import open_trackers; import yaml;"
+            f"open_trackers({str(tmp_path)!r}, parse_sweep(yaml.safe_load(sys.argv[1])).trials[0], 0);"
+            "print(sorted(m for m in ('wandb', 'mlflow', 'tensorboard') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code, yaml.safe_dump(BASE)], capture_output=True, text=True,
+                         timeout=120, check=True).stdout
+    assert out.strip() == "[]"
