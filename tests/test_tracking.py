@@ -19,13 +19,15 @@ import madray
 from madray.config import ConfigError
 from madray.results.schema import sweep_schema
 from madray.spec import dump_sweep, parse_sweep, read_spec
-from madray.tracking import check_local, open_trackers, prepare_tracking
+from madray.tracking import check_local
 from madray.tracking.base import flat
 from madray.tracking.mlflow_tracker import FAILURE_TAG, absolute_uri
 from madray.tracking.session import (
     MEDIAN,
     SETTINGS_FILE,
     metric_values,
+    open_trackers,
+    prepare_tracking,
     tracking_folder,
 )
 
@@ -354,7 +356,7 @@ def test_online_wandb_without_a_login_is_refused_on_the_driver(tmp_path, monkeyp
 @pytest.mark.slow
 def test_an_untracked_trial_imports_no_tracker(tmp_path):
     code = ("import sys; from madray.sweep.trainable import run_config; from madray.spec import parse_sweep;"
-            "from madray.tracking import open_trackers; import yaml;"
+            "from madray.tracking.session import open_trackers; import yaml;"
             f"open_trackers({str(tmp_path)!r}, parse_sweep(yaml.safe_load(sys.argv[1])).trials[0], 0);"
             "print(sorted(m for m in ('wandb', 'mlflow', 'tensorboard') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code, yaml.safe_dump(BASE)], capture_output=True, text=True,

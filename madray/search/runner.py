@@ -54,7 +54,7 @@ from madray.sweep.runner import (
     tune_config,
     tune_dir,
 )
-from madray.tracking import prepare_tracking  # HOOK(tracking)
+from madray.tracking.session import prepare_tracking  # HOOK(tracking)
 from madray.trial import config_columns
 
 EXPERIMENT = "search"

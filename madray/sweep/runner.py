@@ -45,7 +45,7 @@ from madray.sweep.lock import sweep_lock  # noqa: E402
 from madray.sweep.pack import make_units, members, unit_config  # noqa: E402
 from madray.sweep.progress import Progress  # noqa: E402
 from madray.sweep.trainable import REPORT_EVERY_S, tune_trial  # noqa: E402
-from madray.tracking import prepare_tracking  # noqa: E402  HOOK(tracking)
+from madray.tracking.session import prepare_tracking  # noqa: E402  HOOK(tracking)
 
 # madray reads results from its own files, not Tune's per-trial logs (which are switched off above).
 logging.getLogger("ray.tune.analysis.experiment_analysis").setLevel(logging.ERROR)

@@ -49,7 +49,7 @@ from madray.results.store import (
 from madray.spec import trial_from_dict
 from madray.sweep.checkpoint import CheckpointStore
 from madray.sweep.divergence import divergence
-from madray.tracking import open_trackers
+from madray.tracking.session import open_trackers  # HOOK(tracking)
 from madray.trial import Trial, summarize
 
 REPORT_EVERY_S = 1.0  # at most one Tune report per trial per second (plus the last generation's)

@@ -21,11 +21,11 @@ import numpy as np
 from madray.config import (
     CONFIG_COLUMNS,
     ROW_COLUMNS,
-    ConfigError,
     TrialConfig,
     grid_values,
 )
 from madray.results.store import ARTIFACTS_DIR, PARTITION_COLUMN, load_trial
+from madray.tracking import TRACKERS
 from madray.tracking.base import RunInfo, Tracker
 from madray.tracking.spec import TrackingSpec
 
@@ -54,14 +54,7 @@ def _read_json(path: str) -> Any:
         return None
 
 
-def check_local(tracking: TrackingSpec, out: str) -> None:
-    """Trackers keep their records beside the results: refuse an object-store --out before anything runs."""
-    if tracking and "://" in out:
-        raise ConfigError(f"--out {out!r}: tracking ({', '.join(tracking.names)}) keeps its run records in the "
-                          f"sweep folder, which must be a local or shared filesystem path, not a URI")
-
-
-def prepare_tracking(root: str, tracking: TrackingSpec, registry: Mapping[str, type[Tracker]]) -> None:
+def prepare_tracking(root: str, tracking: TrackingSpec, registry: Mapping[str, type[Tracker]] = TRACKERS) -> None:
     """On the driver, after the sweep folder is ready: resolve each tracker's settings for the trials,
     or remove the settings of an earlier run if this one tracks nothing (nothing is sent unless asked)."""
     path = os.path.join(tracking_folder(root), SETTINGS_FILE)
@@ -152,7 +145,8 @@ class TrialTracking:
         self.runs = []
 
 
-def open_trackers(root: str, cfg: TrialConfig, generation: int, registry: Mapping[str, type[Tracker]]) -> TrialTracking:
+def open_trackers(root: str, cfg: TrialConfig, generation: int,
+                  registry: Mapping[str, type[Tracker]] = TRACKERS) -> TrialTracking:
     """The trial's tracker runs, opened, with generations up to `generation` (its checkpoint) logged."""
     settings = _read_json(os.path.join(tracking_folder(root), SETTINGS_FILE)) if "://" not in root else None
     if not settings:

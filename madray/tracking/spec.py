@@ -70,3 +70,10 @@ def add_trackers(spec: Any, names: Iterable[str]) -> Any:
     if not isinstance(section, Mapping):
         return spec  # parse_tracking reports it
     return {**spec, TRACKING: {**{n: {} for n in names}, **section}}
+
+
+def check_local(tracking: TrackingSpec, out: str) -> None:
+    """Trackers keep their records beside the results: refuse an object-store --out before anything runs."""
+    if tracking and "://" in out:
+        raise ConfigError(f"--out {out!r}: tracking ({', '.join(tracking.names)}) keeps its run records in the "
+                          f"sweep folder, which must be a local or shared filesystem path, not a URI")

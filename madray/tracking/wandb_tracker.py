@@ -35,7 +35,7 @@ def _login() -> None:
 
     try:
         wandb.login()
-    except Exception as e:  # no key and no terminal to ask on
+    except wandb.errors.Error as e:  # UsageError: no key and no terminal to ask on
         raise ConfigError(f"tracking.wandb: W&B login failed ({e}); run `wandb login`, set WANDB_API_KEY, "
                           f"or use mode: offline") from None
 
