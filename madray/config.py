@@ -201,6 +201,14 @@ class TrialConfig:
         return to_plain(self)
 
 
+def grid_values(cfg: TrialConfig) -> dict[str, Any]:
+    """Every knob of `cfg` (plain values) under the name a grid axis gives it too: family parameters
+    as `<family>.<param>`, curation knobs as `curate.<key>`."""
+    plain = cfg.to_dict()
+    return {**plain, **{f"{cfg.family}.{k}": v for k, v in (plain["params"] or {}).items()},
+            **{f"curate.{k}": v for k, v in plain["curate"].items()}}
+
+
 # --------------------------------------------------------------------------- which knobs a trial reads
 # Knobs every trial reads whatever its loop and family (madray/trial.py): generation 1 trains on n_ini
 # real samples, every draw is seeded from `seed`, every sample is drawn with λ, and the family, its

@@ -22,11 +22,12 @@ from typing import Any, Mapping
 
 import yaml
 
-from madray.config import OPTIONAL_KNOBS, ConfigError, TrialConfig, from_mapping, to_plain
+from madray.config import OPTIONAL_KNOBS, ConfigError, TrialConfig, from_mapping, grid_values, to_plain
 from madray.curate import metric_names as curation_metric_names
 from madray.curate import validate_curate
 from madray.loops import loop_class, validate_loop
 from madray.models import FAMILIES, family_class, validate_family
+from madray.tracking import TRACKING, TrackingSpec, add_trackers, parse_tracking
 
 SWEEP_ONLY_KEYS = ("name", "params", "grid")
 _KNOBS = [f.name for f in dataclasses.fields(TrialConfig) if f.name not in ("params", "sweep", "trial_id")]
@@ -82,6 +83,7 @@ class Sweep:
     trials: tuple[TrialConfig, ...]  # the distinct trials, in grid order (first grid point's id)
     grid_points: tuple[int, ...] = ()  # how many grid points each trial stands for
     notes: tuple[str, ...] = ()  # why grid points merged: "n_r does not affect fully_synthetic"
+    tracking: TrackingSpec = dataclasses.field(default_factory=TrackingSpec)  # not in `spec`: not the sweep's identity
 
     @property
     def n_grid_points(self) -> int:
@@ -118,9 +120,7 @@ class Sweep:
         keys = list(self.spec.get("grid", {}))
         rows = []
         for t in self.trials:
-            plain = t.to_dict()
-            flat = {**plain, **{f"{t.family}.{k}": v for k, v in (plain["params"] or {}).items()},
-                    **{f"{CURATE}.{k}": v for k, v in plain[CURATE].items()}}
+            flat = grid_values(t)
             rows.append({"trial_id": t.trial_id, **{k: flat.get(k) for k in keys}})
         return rows
 
@@ -316,7 +316,8 @@ def parse_sweep(spec: Any, source: str = "<sweep>", max_trials: int = DEFAULT_MA
     spec = dict(spec)
     if "search" in spec:  # parsed by madray.search.spec, which hands the rest back here
         raise ConfigError(f"{source}: this sweep has a search: section; run it with `madray search {source}`")
-    allowed = list(SWEEP_ONLY_KEYS) + _KNOBS
+    section = spec.pop(TRACKING, None)
+    allowed = [*SWEEP_ONLY_KEYS, TRACKING, *_KNOBS]
     unknown = sorted(set(spec) - set(allowed))
     if unknown:
         raise ConfigError(f"{source}: unknown key {unknown[0]!r}; allowed keys: {', '.join(allowed)}")
@@ -328,6 +329,7 @@ def parse_sweep(spec: Any, source: str = "<sweep>", max_trials: int = DEFAULT_MA
         if fam not in FAMILIES:
             raise ConfigError(f"params.{fam}: unknown model family {fam!r}; known: {', '.join(FAMILIES)}")
     grid = _check_grid(spec.get("grid"))
+    tracking = parse_tracking(section, source, name, tuple(grid))
     _check_grid_families(grid, spec.get("family"), source)
     _check_grid_size(grid, max_trials, source)
     points = [dict(zip(grid, combo)) for combo in itertools.product(*grid.values())] or [{}]
@@ -340,7 +342,7 @@ def parse_sweep(spec: Any, source: str = "<sweep>", max_trials: int = DEFAULT_MA
             raise ConfigError(f"{source}{where}: {e}") from None
     distinct, counts = distinct_trials([normalise(t) for t in trials])
     return Sweep(name=name, spec=spec, trials=distinct, grid_points=counts,
-                 notes=merge_notes(grid, trials) if len(distinct) < len(trials) else ())
+                 notes=merge_notes(grid, trials) if len(distinct) < len(trials) else (), tracking=tracking)
 
 
 def apply_overrides(spec: dict[str, Any], overrides: list[str]) -> dict[str, Any]:
@@ -382,12 +384,13 @@ def read_sweep_file(path: Path) -> Any:
         raise ConfigError(f"{path}: not valid YAML: {e}") from None
 
 
-def read_spec(path: str | Path, overrides: list[str] | None = None) -> Any:
-    """A sweep YAML file (safe, duplicate keys refused) with `key=value` overrides applied."""
+def read_spec(path: str | Path, overrides: list[str] | None = None, track: list[str] | None = None) -> Any:
+    """A sweep YAML file (safe, duplicate keys refused) with `key=value` overrides applied and the
+    `track` trackers (`--track`) added to its tracking: section."""
     spec = read_sweep_file(Path(path))
     if isinstance(spec, dict) and overrides:
         spec = apply_overrides(spec, overrides)
-    return spec
+    return add_trackers(spec, track or [])
 
 
 def load_sweep(
@@ -396,12 +399,13 @@ def load_sweep(
     *,
     max_trials: int = DEFAULT_MAX_TRIALS,
     force: bool = False,
+    track: list[str] | None = None,
 ) -> Sweep:
-    """Read a sweep YAML file, apply overrides, validate and expand it.
+    """Read a sweep YAML file, apply overrides, add the `track` trackers, validate and expand it.
 
     Unless `force`, a sweep whose largest trial would not fit in this machine's memory is refused.
     """
-    sweep = parse_sweep(read_spec(path, overrides), str(path), max_trials=max_trials)
+    sweep = parse_sweep(read_spec(path, overrides, track), str(path), max_trials=max_trials)
     if not force:
         check_memory(sweep, machine_memory(), str(path))
     return sweep

@@ -16,7 +16,7 @@ LAYERS = [
     ["madray.errors"],
     ["madray.config"],
     ["madray.seeding", "madray.batch", "madray.data", "madray.metrics", "madray.torch_utils", "madray.results"],
-    ["madray.features", "madray.loops"],
+    ["madray.features", "madray.loops", "madray.tracking"],
     ["madray.models"],
     ["madray.curate"],
     ["madray.spec"],
@@ -174,10 +174,10 @@ def test_only_the_ray_session_touches_ray_internals():
 
 
 # Names of the sweep folder's layout: only results/folder.py may build paths from them.
-LAYOUT_NAMES = ("RESULTS_DIR", "ARTIFACTS_DIR", "CHECKPOINTS_DIR", "SAMPLES_DIR", "FAILURES_DIR", "WORK_DIR", "TUNE_DIR",
+LAYOUT_NAMES = ("RESULTS_DIR", "ARTIFACTS_DIR", "CHECKPOINTS_DIR", "SAMPLES_DIR", "FAILURES_DIR", "WORK_DIR", "TRACKING_DIR", "TUNE_DIR",
                 "SWEEP_FILE", "BOUNDARY_FILE", "OWNER_FILE", "LOCK_FILE", "STOP_FILE", "SCHEMA_FILE")
 FOLDER = ROOT / "results" / "folder.py"
-LAYOUT_STRINGS = ("results", "artifacts", "checkpoints", "samples", "failures", "_tune", "sweep.yaml", "boundary.parquet",
+LAYOUT_STRINGS = ("results", "artifacts", "checkpoints", "samples", "failures", "tracking", "_tune", "sweep.yaml", "boundary.parquet",
                   ".madray-owner.json", ".madray-lock", "results-schema.arrow")
 
 

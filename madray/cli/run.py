@@ -15,6 +15,7 @@ import signal
 import sys
 
 from madray.spec import DEFAULT_MAX_TRIALS, load_sweep
+from madray.tracking import TRACKERS, check_local
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -28,6 +29,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="refuse a grid of more than N points, counted before it is expanded (default: %(default)s)")
     p.add_argument("--force", action="store_true",
                    help="run even if a trial's memory estimate exceeds this machine's memory")
+    p.add_argument("--track", action="append", default=[], choices=list(TRACKERS),
+                   help="log every trial's generations to this tracker (repeatable; settings in the sweep "
+                        "file's tracking: section, defaults otherwise); needs pip install 'madray[<tracker>]'")
     p.add_argument("--dry-run", action="store_true",
                    help="print the resolved grid, its grid points and distinct trials, run nothing")
     p.add_argument("--verbose", action="store_true",
@@ -53,6 +57,8 @@ def print_dry_run(sweep, out: str, header: bool = True) -> None:
         print(f"sweep {sweep.name!r}: {sweep.size_line()}")
         print(f"{gens} trial-generations, {sum(t.generations * t.replicates for t in sweep.trials)} result rows")
     print(f"results would go to {sweep_root(out, sweep.name)}")
+    if sweep.tracking:
+        print(f"tracked with {', '.join(sweep.tracking.names)}: one run per trial")
     with pd.option_context("display.max_rows", 500, "display.width", 160):
         print(table.to_string(index=False))
 
@@ -69,7 +75,8 @@ def run_options(args: argparse.Namespace) -> dict:
 
 
 def run(args: argparse.Namespace) -> int:
-    sweep = load_sweep(args.sweep, args.overrides, max_trials=args.max_trials, force=args.force)
+    sweep = load_sweep(args.sweep, args.overrides, max_trials=args.max_trials, force=args.force, track=args.track)
+    check_local(sweep.tracking, args.out)
     if args.dry_run:
         print_dry_run(sweep, args.out)
         return 0

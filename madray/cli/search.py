@@ -16,6 +16,7 @@ import argparse
 from madray.cli.run import add_arguments as add_run_arguments
 from madray.cli.run import print_failures, run_options
 from madray.search.spec import load_search
+from madray.tracking import check_local
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -33,7 +34,8 @@ def print_plan(plan, out: str) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    plan = load_search(args.sweep, args.overrides)
+    plan = load_search(args.sweep, args.overrides, track=args.track)
+    check_local(plan.sweep.tracking, args.out)
     if args.dry_run:
         print_plan(plan, args.out)
         return 0

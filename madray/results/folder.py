@@ -9,6 +9,7 @@
     failures/<id>.json                        why and at which generation a trial failed
     boundary.parquet                          a boundary search's table (madray/search)
     work/<id>/                                a trial's own working folder (families that run programs)
+    tracking/                                 with trackers only: their settings and a run record per trial
     _tune/                                    Ray Tune's experiment state (never needed to resume)
     .madray-owner.json                        "madray created this folder": only such a folder is emptied
     .madray-lock                              held (fcntl) by the one run that uses the folder
@@ -56,6 +57,7 @@ CHECKPOINTS_DIR = "checkpoints"
 SAMPLES_DIR = "samples"
 FAILURES_DIR = "failures"
 WORK_DIR = "work"
+TRACKING_DIR = "tracking"
 TUNE_DIR = "_tune"
 SWEEP_FILE = "sweep.yaml"
 BOUNDARY_FILE = "boundary.parquet"
@@ -130,6 +132,10 @@ class SweepFolder:
     def work(self, trial_id: str) -> str:
         """A trial's own working folder (local paths only: programs run there)."""
         return self.path(WORK_DIR, trial_id)
+
+    def tracking(self, *parts: str) -> str:
+        """Where the trackers keep their settings and run records (madray/tracking; local folders only)."""
+        return self.path(TRACKING_DIR, *parts)
 
     @property
     def tune_dir(self) -> str:

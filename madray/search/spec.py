@@ -28,7 +28,7 @@ from typing import Any, Mapping
 
 from madray.config import KNOB_COLUMNS, ConfigError, TrialConfig, from_mapping, require
 from madray.models import FAMILIES, family_class
-from madray.spec import Sweep, parse_sweep, read_spec
+from madray.spec import TRACKING, Sweep, parse_sweep, read_spec
 
 RATIO = "ratio"
 FINAL = "final:"
@@ -157,10 +157,12 @@ def parse_search(spec: Any, source: str = "<sweep>") -> SearchSweep:
     ends = [parse_sweep(with_knob(rest, search.knob, v), f"{source} (search.{search.knob} = {v})")
             for v in (kind(lo), kind(hi))]
     _check_statistic(search, ends[0])
-    sweep = dataclasses.replace(ends[0], spec=dict(spec))
+    tracking = dataclasses.replace(ends[0].tracking, axes=(*ends[0].tracking.axes, search.knob))
+    sweep = dataclasses.replace(ends[0], spec={k: v for k, v in spec.items() if k != TRACKING}, tracking=tracking)
     return SearchSweep(sweep=sweep, search=search, integer=kind is int, ends=(ends[0], ends[1]))
 
 
-def load_search(path: str | Path, overrides: list[str] | None = None) -> SearchSweep:
-    """Read a sweep file with a `search:` section (`yaml.safe_load`), apply overrides and validate it."""
-    return parse_search(read_spec(path, overrides), str(path))
+def load_search(path: str | Path, overrides: list[str] | None = None, track: list[str] | None = None) -> SearchSweep:
+    """Read a sweep file with a `search:` section (`yaml.safe_load`), apply overrides, add the `track`
+    trackers and validate it."""
+    return parse_search(read_spec(path, overrides, track), str(path))

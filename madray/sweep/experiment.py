@@ -34,6 +34,7 @@ from madray.sweep.checkpoint import CheckpointStore  # noqa: E402
 from madray.sweep.pack import members  # noqa: E402
 from madray.sweep.progress import Progress  # noqa: E402
 from madray.sweep.trainable import FULL, REPORT_EVERY_S, TrialRunner, tune_unit  # noqa: E402
+from madray.tracking.session import prepare_tracking  # noqa: E402
 
 # madray reads results from its own files, not Tune's per-trial logs (switched off by ray_session).
 logging.getLogger("ray.tune.analysis.experiment_analysis").setLevel(logging.ERROR)
@@ -171,6 +172,7 @@ class TuneExperiment:
             resuming = self.folder.prepare(dump_sweep(self.recorded or self.sweep), results_schema(self.sweep),
                                            overwrite=overwrite, resume=resume)
             self.folder.clear_stop()  # a stop request of a run that was killed afterwards
+            prepare_tracking(self.folder, self.sweep.tracking)
             if self.folder.exists(self.tune_state):
                 self.folder.delete(self.tune_state)
             preload = {family_module(c.family) for c in self.sweep.trials}

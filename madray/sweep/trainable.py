@@ -33,6 +33,7 @@ from madray.sweep.checkpoint import CheckpointStore
 from madray.sweep.divergence import divergence
 from madray.sweep.pack import members
 from madray.sweep.samples import MissingSamples, SampleStore
+from madray.tracking.session import TrialTracking, open_trackers
 from madray.trial import Trial, summarize
 
 REPORT_EVERY_S = 1.0  # at most one Tune report per unit per second (plus the last one)
@@ -101,6 +102,7 @@ class TrialRunner:
         samples = SampleStore(self.folder, cfg.trial_id)
         trial = self.make_trial(cfg, samples, warn)
         names = cfg.metrics or trial.family.metric_names
+        trackers = open_trackers(self.folder, cfg, trial.generation)  # W&B, MLflow, TensorBoard if asked for
         while not trial.done:
             if self.folder.stop_requested():  # SIGINT or SIGTERM to the driver: stop at a generation boundary
                 return {"trial_id": cfg.trial_id, "generation": trial.generation, "stopped": True}
@@ -108,32 +110,38 @@ class TrialRunner:
                 rows = trial.step()
             except Exception as e:  # the model's own failure: final, recorded; other trials go on
                 return self._failure(cfg, trial.generation + 1, "exception", f"{type(e).__name__}: {e}",
-                                     traceback.format_exc())
+                                     traceback.format_exc(), trackers)
             try:
-                self._write(trial, rows, samples, names)
+                self._write(trial, rows, samples, names, trackers)
             except OSError as e:
                 if e.errno not in FULL:
                     raise
                 # the generation is lost (its files are not written); every other write would fail too
                 return {"trial_id": cfg.trial_id, "generation": trial.generation, "disk_full": str(e)}
             except Diverged as e:
-                return self._failure(cfg, trial.generation, "diverged", str(e))
+                return self._failure(cfg, trial.generation, "diverged", str(e), "", trackers)
             on_generation(trial, summarize(rows, names))
+        trackers.close()
         self.folder.clear_failure(cfg.trial_id)  # a crash of an earlier attempt is no longer a failure
         return None
 
-    def _write(self, trial: Trial, rows: list[dict[str, Any]], samples: SampleStore, names) -> None:
-        """A generation's rows and artifacts, then (unless it diverged) its checkpoint."""
+    def _write(self, trial: Trial, rows: list[dict[str, Any]], samples: SampleStore, names,
+               trackers: TrialTracking) -> None:
+        """A generation's rows and artifacts (and to the trackers), then (unless it diverged) its checkpoint."""
         tid = trial.cfg.trial_id
         self.folder.write_rows(tid, trial.generation, rows, self.schema)
         for name, content in trial.artifacts.items():
             self.folder.write_artifact(tid, trial.generation, name, content)
+        trackers.log(trial.generation, rows, trial.artifacts)
         problem = divergence(trial.state, rows, names)
         if problem:
             raise Diverged(problem)
         self.save(trial, samples)
 
-    def _failure(self, cfg: TrialConfig, generation: int, kind: str, error: str, details: str = "") -> dict[str, Any]:
+    def _failure(self, cfg: TrialConfig, generation: int, kind: str, error: str, details: str = "",
+                 trackers: TrialTracking | None = None) -> dict[str, Any]:
+        if trackers is not None:
+            trackers.close(f"{kind} at generation {generation}: {error}")
         self.folder.write_failure(cfg.trial_id, generation, kind, error, details)
         return {"trial_id": cfg.trial_id, "generation": generation, "failed": f"{kind} at generation {generation}: {error}"}
 
