@@ -31,12 +31,23 @@ def config_columns(cfg: TrialConfig) -> dict[str, Any]:
     return flat
 
 
-class Trial:
-    """The self-consuming loop of one grid point, advanced one generation per `step`."""
+WORK_DIR = "work"  # <sweep folder>/work/<trial_id>: the files of families that keep files (command)
 
-    def __init__(self, cfg: TrialConfig, shared: Any = None) -> None:
+
+def trial_workdir(root: str, trial_id: str) -> str:
+    """The trial's own working folder inside the sweep folder `root`."""
+    return f"{root.rstrip('/')}/{WORK_DIR}/{trial_id}"
+
+
+class Trial:
+    """The self-consuming loop of one grid point, advanced one generation per `step`.
+
+    `workdir`: the trial's own folder (`trial_workdir`), handed to the family; None outside a sweep.
+    """
+
+    def __init__(self, cfg: TrialConfig, shared: Any = None, workdir: str | None = None) -> None:
         self.cfg = cfg
-        self.family = make_family(cfg, shared)
+        self.family = make_family(cfg, shared, workdir)
         self.loop = loop_class(cfg.loop)
         self.generation = 0
         self.state: State | None = None
@@ -123,12 +134,13 @@ class Trial:
         ]
 
 
-def run_trial(cfg: TrialConfig, shared: Any = None) -> list[dict[str, Any]]:
+def run_trial(cfg: TrialConfig, shared: Any = None, workdir: str | None = None) -> list[dict[str, Any]]:
     """Run every generation of one grid point; one row per (replicate, generation).
 
-    `shared` is the family's `shared_inputs(cfg)` if the caller already has it.
+    `shared` is the family's `shared_inputs(cfg)` if the caller already has it; `workdir` the
+    trial's own folder for a family that keeps files (the command family).
     """
-    trial = Trial(cfg, shared)
+    trial = Trial(cfg, shared, workdir)
     rows: list[dict[str, Any]] = []
     while not trial.done:
         rows.extend(trial.step())

@@ -29,7 +29,7 @@ import pyarrow as pa  # noqa: E402
 from ray import tune  # noqa: E402
 
 from madray.config import Resources, TrialConfig  # noqa: E402
-from madray.models import FAMILIES, family_class  # noqa: E402
+from madray.models import family_class, family_module  # noqa: E402
 from madray.results.schema import sweep_schema  # noqa: E402
 from madray.results.store import (  # noqa: E402
     filesystem,
@@ -127,7 +127,7 @@ TRAINABLE_MODULES = ("madray.sweep.trainable",)
 def worker_modules(trials: tuple[TrialConfig, ...] = ()) -> list[str]:
     """What a trial's worker imports before its first generation: the trainable (Ray Tune included) and
     the trials' family modules (deep ones bring torch)."""
-    families = {FAMILIES[c.family].partition(":")[0] for c in trials}
+    families = {family_module(c.family) for c in trials}  # HOOK(byom): import paths and entry points too
     return [*TRAINABLE_MODULES, *sorted(families)]
 
 

@@ -49,7 +49,7 @@ from madray.results.store import (
 from madray.spec import trial_from_dict
 from madray.sweep.checkpoint import CheckpointStore
 from madray.sweep.divergence import divergence
-from madray.trial import Trial, summarize
+from madray.trial import Trial, summarize, trial_workdir
 
 REPORT_EVERY_S = 1.0  # at most one Tune report per trial per second (plus the last generation's)
 
@@ -98,7 +98,8 @@ def run_config(cfg: TrialConfig, root: str, schema: pa.Schema, shared: dict[str,
     writer, checkpoints = ResultWriter(root, schema), CheckpointStore(root)
     writer.remove_temporaries(cfg.trial_id)
     ref = (shared or {}).get(cfg.trial_id)
-    trial = resume(Trial(cfg, _shared_inputs(ref) if ref is not None else None), checkpoints)
+    trial = resume(Trial(cfg, _shared_inputs(ref) if ref is not None else None,
+                         workdir=trial_workdir(root, cfg.trial_id)), checkpoints)  # HOOK(byom): the trial's folder
     names = cfg.metrics or trial.family.metric_names
     while not trial.done:
         try:
