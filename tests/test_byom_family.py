@@ -131,7 +131,7 @@ def test_entry_point_family_in_a_real_ray_sweep_with_two_workers(kde_installed, 
     run = subprocess.run([sys.executable, "-m", "madray.cli.main", "run", str(path), "--out", str(out)],
                          env=environment(kde_installed), capture_output=True, text=True, timeout=300)
     assert run.returncode == 0, run.stdout + run.stderr
-    df = madray.load_results(out / "kde")
+    df = madray.load_results(str(out / "kde"))
     assert len(df) == 2 * 200 * 2 and not df.duplicated(["trial_id", "replicate", "generation"]).any()
     for cfg in parse_sweep(spec).trials:  # the workers' numbers are the driver's own, and the closed form's
         got = df[df.trial_id == cfg.trial_id].sort_values(["generation", "replicate"])
