@@ -7,6 +7,7 @@ that runners can report progress and write results per generation.
 
 from __future__ import annotations
 
+import json
 import math
 from collections import deque
 from typing import Any
@@ -24,10 +25,11 @@ from madray.seeding import Stream, rng
 
 
 def config_columns(cfg: TrialConfig) -> dict[str, Any]:
-    """The trial's config as flat columns; family params become `param_<name>`."""
+    """The trial's config as flat columns; family params become `param_<name>` (a list, such as the
+    command family's argv, as its JSON text: the results schema stores it as a string)."""
     flat = config_values(cfg)
     params = cfg.to_dict()["params"] or {}
-    flat.update({f"param_{k}": v for k, v in params.items()})
+    flat.update({f"param_{k}": json.dumps(v) if isinstance(v, list) else v for k, v in params.items()})
     return flat
 
 

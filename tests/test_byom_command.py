@@ -157,6 +157,7 @@ def finished_outputs(work: Path) -> set[str]:
     return out
 
 
+@pytest.mark.slow
 def test_kill_mid_run_then_rerun_runs_no_finished_step_twice(tmp_path):
     counter, work = tmp_path / "count.txt", tmp_path / "work"
     cfg = trial(counter, generations=3, replicates=1, train_extra=["--sleep", "0.2"], sample_extra=["--sleep", "0.2"])
@@ -180,6 +181,7 @@ def test_kill_mid_run_then_rerun_runs_no_finished_step_twice(tmp_path):
 
 @pytest.mark.slow
 def test_command_sweep_through_ray_fails_only_the_failing_trial(ray_local, tmp_path):
+    from madray.results.store import load_failures
     from madray.sweep import run_sweep
 
     spec = command_spec(tmp_path / "count.txt", train_extra=["--fail-lam", "0.5"], replicates=2)
@@ -189,7 +191,7 @@ def test_command_sweep_through_ray_fails_only_the_failing_trial(ray_local, tmp_p
     df = madray.load_results(outcome.root)
     good, bad = sweep.trials
     assert set(df.trial_id) == {good.trial_id} and len(df) == 2 * 2
-    failures = madray.results.store.load_failures(outcome.root)
+    failures = load_failures(outcome.root)
     (error,) = failures[failures.trial_id == bad.trial_id]["error"]
     assert "exited with status 3" in error
     details = Path(outcome.root, "failures", f"{bad.trial_id}.json").read_text()

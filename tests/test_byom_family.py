@@ -16,7 +16,7 @@ from madray.errors import ConfigError
 from madray.models import family_class
 from madray.spec import parse_sweep
 from madray.trial import run_trial
-from tests.byom_helpers import environment, install_example
+from tests.byom_helpers import REPO, environment, install_example
 from tests.helpers import column
 
 D, H, N0, N = 2, 0.5, 40, 40
@@ -119,6 +119,31 @@ def test_a_family_that_breaks_the_contract_is_refused_at_parse_time(user_module,
 def test_a_complete_user_family_is_accepted(user_module):
     user_module(GOOD)
     assert parse_sweep({"name": "x", "family": "user_families:Good", "loop": "fully_synthetic"}).trials[0].params.d == 1
+
+
+def test_the_example_of_docs_families_runs_and_shrinks_the_covariance(tmp_path, monkeypatch):
+    """docs/families.md's ~40-line family, as written there, by import path with a gridded parameter."""
+    doc = (REPO / "docs" / "families.md").read_text()
+    code = "# mypkg/shrink.py" + doc.split("# mypkg/shrink.py")[1].split("```")[0]
+    (tmp_path / "mypkg").mkdir()
+    (tmp_path / "mypkg" / "__init__.py").write_text("")
+    (tmp_path / "mypkg" / "shrink.py").write_text(code)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    spec = yaml.safe_load(doc.split("name: shrunk")[0].rsplit("```yaml", 1)[1] + "name: shrunk" +
+                          doc.split("name: shrunk")[1].split("```")[0])
+    assert spec["family"] == "mypkg.shrink:Shrunk" and spec["grid"]["lam"] == [1.0, 0.9]
+    spec.update(generations=1, replicates=2000, n_ini=20)
+    del spec["grid"]["lam"]  # generation 1 is fitted to real data: λ shows only from generation 2 on
+    sweep = parse_sweep(spec)
+    assert [t.params.alpha for t in sweep.trials] == [0.0, 0.1]
+    for cfg in sweep.trials:
+        trace = column(run_trial(cfg), "trace_cov", 1, cfg.replicates)[0]
+        a = cfg.params.alpha  # E tr((1 - a) S + a I) = d for unbiased S of N(0, I_2)
+        assert abs(trace.mean() - 2) < 4 * trace.std(ddof=1) / np.sqrt(cfg.replicates)
+        assert trace.std() == pytest.approx((1 - a) * column(run_trial(sweep.trials[0]), "trace_cov", 1, cfg.replicates)[0].std())
+    sys.modules.pop("mypkg.shrink", None)
+    sys.modules.pop("mypkg", None)
+    family_class.cache_clear()
 
 
 @pytest.mark.slow
