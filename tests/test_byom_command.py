@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import signal
 import subprocess
@@ -197,3 +198,12 @@ def test_command_sweep_through_ray_fails_only_the_failing_trial(ray_local, tmp_p
     details = Path(outcome.root, "failures", f"{bad.trial_id}.json").read_text()
     assert "refusing this lambda on purpose" in details
     assert (Path(outcome.root) / "work" / good.trial_id / "gen-000002" / "rep-001" / "train.json").is_file()
+
+
+@pytest.mark.slow
+def test_the_command_family_reads_only_what_it_declares(tmp_path, monkeypatch):
+    from tests.test_distinct import BASE, assert_undeclared_knobs_change_nothing
+
+    monkeypatch.setattr("tempfile.tempdir", str(tmp_path))  # each run_trial's own temporary trial folder
+    cfg = trial(tmp_path / "count.txt", loop="memory", generations=3, replicates=1, n_r=BASE["n_r"])
+    assert_undeclared_knobs_change_nothing(dataclasses.replace(cfg, **BASE))
