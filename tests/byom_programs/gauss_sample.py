@@ -1,9 +1,10 @@
 """Test program: --n draws from N(mean, λ cov) of the Gaussian in --model, seeded by --seed, to --out (.npy)."""
 import argparse
 import os
-import time
 
 import numpy as np
+
+import common
 
 p = argparse.ArgumentParser()
 p.add_argument("--model")
@@ -12,13 +13,7 @@ p.add_argument("--lam", type=float)
 p.add_argument("--seed", type=int)
 p.add_argument("--out")
 p.add_argument("--bad", default="")
-p.add_argument("--counter")
-p.add_argument("--sleep", type=float, default=0.0)
-p.add_argument("--fail-lam", type=float, default=None)
-a = p.parse_args()
-with open(a.counter, "a") as f:
-    f.write(f"start {a.out}\n")
-time.sleep(a.sleep)
+a = common.start(p)
 g = np.load(os.path.join(a.model, "gaussian.npz"))
 x = np.random.default_rng(a.seed).multivariate_normal(g["mean"], a.lam * g["cov"], size=a.n)
 np.save(a.out, x[:-1] if a.bad == "short" else x)

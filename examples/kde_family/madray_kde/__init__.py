@@ -38,10 +38,6 @@ class KDE(madray.Family):
     Params = Params
     metric_names = ("trace_cov", "mean_error", "log_likelihood")
 
-    @classmethod
-    def floats_per_sample(cls, params):
-        return params.d
-
     def sample_real(self, n, rng):
         return {"x": rng.standard_normal((self.replicates, n, self.params.d))}
 
