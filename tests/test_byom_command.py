@@ -198,6 +198,9 @@ def test_command_sweep_through_ray_fails_only_the_failing_trial(ray_local, tmp_p
     details = Path(outcome.root, "failures", f"{bad.trial_id}.json").read_text()
     assert "refusing this lambda on purpose" in details
     assert (Path(outcome.root) / "work" / good.trial_id / "gen-000002" / "rep-001" / "train.json").is_file()
+    from madray.cli.main import main
+
+    assert main(["report", outcome.root]) == 0  # the report reads a command sweep's results (argv as JSON text)
 
 
 @pytest.mark.slow

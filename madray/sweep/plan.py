@@ -33,7 +33,7 @@ from madray.spec import Sweep
 from madray.sweep.checkpoint import CheckpointStore
 from madray.sweep.cost import FamilyCost, prior_seconds, trial_seconds, work
 from madray.sweep.pack import make_units
-from madray.trial import Trial
+from madray.trial import Trial, trial_workdir
 
 PILOT_S = 60.0
 PILOT_GENERATIONS = 2
@@ -63,13 +63,13 @@ def _pilot_child(sweep: Sweep, trials: list[TrialConfig], queue) -> None:
         writer, checkpoints = ResultWriter(out, schema), CheckpointStore(out)
         for cfg in trials:
             with threadpool_limits(limits=max(1, int(cfg.resources.cpu))):
-                _pilot_trial(cfg, writer, checkpoints, queue)
+                _pilot_trial(cfg, writer, checkpoints, queue, trial_workdir(out, cfg.trial_id))
     queue.put(None)
 
 
-def _pilot_trial(cfg: TrialConfig, writer: ResultWriter, checkpoints: CheckpointStore, queue) -> None:
+def _pilot_trial(cfg: TrialConfig, writer: ResultWriter, checkpoints: CheckpointStore, queue, workdir: str) -> None:
     # Not timed: the family's set-up (a real run computes shared inputs once, in the driver).
-    trial = Trial(cfg)
+    trial = Trial(cfg, workdir=workdir)  # a command family's files go into the pilot's temporary folder
     batch = trial.family.sample_real(1, rng(cfg.seed, 0, Stream.REAL_INITIAL))
     queue.put(("bytes", cfg.family, sum(np.asarray(v).nbytes for v in batch.values()) / cfg.replicates))
     spent = 0.0
