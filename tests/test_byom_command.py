@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 import os
 import signal
 import subprocess
@@ -22,6 +23,7 @@ from madray.models.steps import StepFailed
 from madray.seeding import Stream, rng
 from madray.spec import parse_sweep
 from madray.trial import run_trial
+from tests.byom_helpers import environment
 
 PROGRAMS = Path(__file__).parent / "byom_programs"
 N_S, N_EVAL, N_REF, K = 30, 40, 200, 5
@@ -144,9 +146,8 @@ def test_relative_programs_become_absolute_when_parsed(tmp_path, monkeypatch):
 def _run_in_a_process(cfg, work: Path) -> subprocess.Popen:
     code = ("import sys, json; from madray.spec import trial_from_dict; from madray.trial import run_trial; "
             "run_trial(trial_from_dict(json.loads(sys.argv[1])), workdir=sys.argv[2])")
-    import json
     return subprocess.Popen([sys.executable, "-c", code, json.dumps(cfg.to_dict()), str(work)],
-                            start_new_session=True, env={**os.environ, "PYTHONPATH": str(PROGRAMS.parent.parent)})
+                            start_new_session=True, env=environment())
 
 
 def finished_outputs(work: Path) -> set[str]:
@@ -210,3 +211,32 @@ def test_the_command_family_reads_only_what_it_declares(tmp_path, monkeypatch):
     monkeypatch.setattr("tempfile.tempdir", str(tmp_path))  # each run_trial's own temporary trial folder
     cfg = trial(tmp_path / "count.txt", loop="memory", generations=3, replicates=1, n_r=BASE["n_r"])
     assert_undeclared_knobs_change_nothing(dataclasses.replace(cfg, **BASE))
+
+
+def story_features(batch):
+    """Features of one replicate's stories (a feature function named by import path): words, sentences."""
+    text = batch["text"]
+    return np.stack([[len(t.split()), t.count("."), t.count(",")] for t in text]).astype(float)
+
+
+def test_text_format_with_the_story_source_and_a_feature_function_by_import_path(tmp_path):
+    program = [sys.executable, str(PROGRAMS / "text_resample.py")]
+    counter = str(tmp_path / "count.txt")
+    spec = command_spec(tmp_path / "count.txt", replicates=1, format="text", real="stories",
+                        features="tests.test_byom_command:story_features")
+    spec["params"]["command"].update(
+        train=[*program, "train", "--data", "{train_data}", "--out", "{model_dir}", "--counter", counter],
+        sample=[*program, "sample", "--model", "{model_dir}", "--n", "{n}", "--seed", "{seed}", "--out", "{samples}",
+                "--counter", counter])
+    cfg = parse_sweep(spec).trials[0]
+    rows = run_trial(cfg, workdir=str(tmp_path / "work"))
+    rep = tmp_path / "work" / "gen-000001" / "rep-000"
+    (loop_samples,) = rep.glob(f"sample-n{N_S}-seed*.jsonl")
+    assert (tmp_path / "work" / "gen-000002" / "rep-000" / "train_data.jsonl").read_text() == loop_samples.read_text()
+    stories = sources.load("stories", "text").draw(1, 25, rng(4, 1, Stream.REAL_INITIAL))["text"][0]
+    assert [json.loads(line)["text"] for line in (rep / "train_data.jsonl").read_text().splitlines()] == list(stories)
+    (evaluated,) = rep.glob(f"sample-n{N_EVAL}-seed*.jsonl")
+    generated = np.array([json.loads(line)["text"] for line in evaluated.read_text().splitlines()])
+    reference = sources.load("stories", "text").reference(N_REF)
+    want = frechet_scipy(story_features({"text": generated}), story_features(reference))
+    assert rows[0]["fid"] == pytest.approx(want, rel=1e-6)

@@ -1,4 +1,4 @@
-"""Real data for the command family, named by a string: `mnist`, `rosenbrock`, `gaussian:<d>`, or a path.
+"""Real data for the command family, named by a string: `mnist`, `rosenbrock`, `gaussian:<d>`, `stories`, or a path.
 
 Each source draws real training samples per replicate and gives a fixed held-out set, the
 reference of the metrics (FID, precision/recall/density/coverage), that no training set contains
@@ -8,6 +8,7 @@ where the source is finite:
   (n, 28, 28) in [0, 1], labels "y";
 - `rosenbrock`: MAD's Rosenbrock density (madray/data/rosenbrock.py), points (n, 2);
 - `gaussian:<d>`: N(0, I_d), points (n, d);
+- `stories`: madray's story language (madray/data/stories.py), one story per sample (key "text");
 - a path in the sweep's format (an .npy, a folder of PNG files, a .jsonl): every 5th sample is
   held out, the rest is the pool.
 Infinite sources draw the held-out set from their own seed (REFERENCE_SEED).
@@ -24,11 +25,13 @@ import numpy as np
 from madray.data import formats
 from madray.data.mnist import load_mnist
 from madray.data.rosenbrock import sample_rosenbrock
+from madray.data.stories import story_language
+from madray.data.text import detokenize
 
 REFERENCE_SEED = 0
 HOLD_OUT_EVERY = 5
-BUILTIN = ("mnist", "rosenbrock", "gaussian:<d>")
-NATIVE_FORMAT = {"mnist": "images", "rosenbrock": "array", "gaussian": "array"}
+BUILTIN = ("mnist", "rosenbrock", "gaussian:<d>", "stories")
+NATIVE_FORMAT = {"mnist": "images", "rosenbrock": "array", "gaussian": "array", "stories": "text"}
 
 
 @dataclass(frozen=True)
@@ -59,6 +62,8 @@ class Sampler:
     def draw(self, replicates: int, n: int, rng: np.random.Generator) -> dict[str, np.ndarray]:
         if self.kind == "gaussian":
             return {"x": rng.standard_normal((replicates, n, self.d))}
+        if self.kind == "stories":
+            return {"text": np.array([_stories(n, rng) for _ in range(replicates)], dtype=str)}
         return {"x": sample_rosenbrock((replicates, n), rng)}
 
     def reference(self, n: int) -> dict[str, np.ndarray]:
@@ -72,7 +77,7 @@ def parse(real: str) -> tuple[str, int]:
         if not arg.isdigit() or int(arg) < 1:
             raise ValueError(f"gaussian:<d> needs a dimension d >= 1, got {arg!r}")
         return kind, int(arg)
-    if kind in ("mnist", "rosenbrock") and not arg:
+    if kind in ("mnist", "rosenbrock", "stories") and not arg:
         return kind, 2 if kind == "rosenbrock" else 0
     return "path", 0
 
@@ -80,7 +85,7 @@ def parse(real: str) -> tuple[str, int]:
 def dimension(real: str) -> int:
     """Numbers per sample, for memory estimates (1 where only the file knows)."""
     kind, d = parse(real)
-    return {"mnist": 28 * 28 + 1, "path": 1}.get(kind, d)
+    return {"mnist": 28 * 28 + 1, "path": 1, "stories": 1}.get(kind, d)
 
 
 def check(real: str, fmt: str, labelled: bool) -> None:
@@ -94,6 +99,11 @@ def check(real: str, fmt: str, labelled: bool) -> None:
         raise ValueError(f"the {kind} source is written as format {NATIVE_FORMAT[kind]!r}, not {fmt!r}")
     if labelled and kind != "mnist":
         raise ValueError(f"the {kind} source has no labels (labels: true needs mnist or labelled images)")
+
+
+def _stories(n: int, rng: np.random.Generator) -> list[str]:
+    language = story_language()
+    return [detokenize(language.tokens[i] for i in story[:-1]) for story in language.sample(n, rng)]  # no end token
 
 
 @functools.lru_cache(maxsize=4)

@@ -6,7 +6,7 @@
         train: [python, train.py, --data, "{train_data}", --out, "{model_dir}", --init, "{previous_model_dir}"]
         sample: [python, sample.py, --model, "{model_dir}", --n, "{n}", --lam, "{lam}", --seed, "{seed}", --out, "{samples}"]
         format: array      # array (.npy), images (PNG folder + labels.csv), text (.jsonl): madray/data/formats.py
-        real: gaussian:2   # mnist, rosenbrock, gaussian:<d>, or a path in `format`: madray/data/sources.py
+        real: gaussian:2   # mnist, rosenbrock, gaussian:<d>, stories, or a path in `format`: madray/data/sources.py
         features: identity # lenet, identity or "package.module:function" (one replicate's samples -> (n, f))
         timeout: 3600      # seconds per step
 
@@ -130,7 +130,7 @@ class Params:
     train: tuple[str, ...] = ()  # the train program's argv
     sample: tuple[str, ...] = ()  # the sample program's argv
     format: str = "array"  # array | images | text
-    real: str = "gaussian:2"  # mnist | rosenbrock | gaussian:<d> | a path in `format`
+    real: str = "gaussian:2"  # mnist | rosenbrock | gaussian:<d> | stories | a path in `format`
     features: str = "identity"  # identity | lenet | "package.module:function"
     labels: bool = False  # images with digit labels (labels.csv both ways; real: mnist)
     timeout: float = 3600.0  # seconds per step
