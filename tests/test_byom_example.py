@@ -49,7 +49,7 @@ def test_command_loop_example_killed_and_rerun(tmp_path, madray_cache):
     out, env = tmp_path / "out", environment()
     cmd = [sys.executable, "-m", "madray.cli.main", "run", str(sweep), "--out", str(out)]
     proc = subprocess.Popen(cmd, start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
-    deadline = time.monotonic() + 400
+    deadline = time.monotonic() + 900  # the first run of a session trains the LeNet (21 s on 2 idle cores)
     while time.monotonic() < deadline and proc.poll() is None and (
             not counter.exists() or len(counter.read_text().splitlines()) < 12):
         time.sleep(0.2)
