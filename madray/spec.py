@@ -26,7 +26,7 @@ from madray.config import OPTIONAL_KNOBS, ConfigError, TrialConfig, from_mapping
 from madray.curate import metric_names as curation_metric_names
 from madray.curate import validate_curate
 from madray.loops import loop_class, validate_loop
-from madray.models import family_class, split_param_key, validate_family
+from madray.models import FAMILIES, family_class, split_param_key, validate_family
 
 SWEEP_ONLY_KEYS = ("name", "params", "grid")
 _KNOBS = [f.name for f in dataclasses.fields(TrialConfig) if f.name not in ("params", "sweep", "trial_id")]
@@ -325,6 +325,8 @@ def parse_sweep(spec: Any, source: str = "<sweep>", max_trials: int = DEFAULT_MA
     if not isinstance(params, Mapping):
         raise ConfigError(f"{source}: params: expected a mapping of family -> parameters")
     for fam in params:
+        if fam in FAMILIES:
+            continue  # known without importing it (a deep family's module brings torch)
         try:
             family_class(str(fam))
         except ConfigError as e:
