@@ -209,7 +209,7 @@ def test_the_command_family_reads_only_what_it_declares(tmp_path, monkeypatch):
     from tests.test_distinct import BASE, assert_undeclared_knobs_change_nothing
 
     monkeypatch.setattr("tempfile.tempdir", str(tmp_path))  # each run_trial's own temporary trial folder
-    cfg = trial(tmp_path / "count.txt", loop="memory", generations=3, replicates=1, n_r=BASE["n_r"])
+    cfg = trial(tmp_path / "count.txt", loop="memory", generations=4, replicates=1, n_r=BASE["n_r"])  # K = 3 shows at t = 4
     assert_undeclared_knobs_change_nothing(dataclasses.replace(cfg, **BASE))
 
 
