@@ -2,6 +2,10 @@
 
 __version__ = "0.1.0"
 
+# The public contract of a model family (docs/families.md): light, no torch, no Ray.
+from madray.batch import Batch  # noqa: E402
+from madray.models.base import Family, Metrics, NoParams, State  # noqa: E402
+
 
 def load_results(path):  # noqa: D401 - thin re-export that keeps `import madray` light
     """Load a madray results directory (local path or URI) as a pandas DataFrame."""
@@ -17,4 +21,4 @@ def load_boundary(path):
     return _load(path)
 
 
-__all__ = ["load_results", "load_boundary", "__version__"]
+__all__ = ["Batch", "Family", "Metrics", "NoParams", "State", "load_results", "load_boundary", "__version__"]

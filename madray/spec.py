@@ -26,7 +26,7 @@ from madray.config import OPTIONAL_KNOBS, ConfigError, TrialConfig, from_mapping
 from madray.curate import metric_names as curation_metric_names
 from madray.curate import validate_curate
 from madray.loops import loop_class, validate_loop
-from madray.models import FAMILIES, family_class, validate_family
+from madray.models import FAMILIES, family_class, split_param_key, validate_family
 from madray.tracking import TRACKING, TrackingSpec, add_trackers, parse_tracking
 
 SWEEP_ONLY_KEYS = ("name", "params", "grid")
@@ -131,7 +131,7 @@ def _check_grid(grid: Any) -> dict[str, list]:
     if not isinstance(grid, Mapping):
         raise ConfigError(f"grid: expected a mapping of knob -> list of values, got {grid!r}")
     for key, values in grid.items():
-        family, _, param = str(key).partition(".")
+        family, param = split_param_key(str(key))
         if not param and key not in _KNOBS:
             raise ConfigError(
                 f"grid: unknown key {key!r}; allowed: {', '.join(_KNOBS)}, {CURATE}.<key> or <family>.<param>"
@@ -167,7 +167,7 @@ def _check_grid_families(grid: Mapping[str, list], family: Any, source: str) -> 
         return  # building the trials reports the missing family
     used = [str(f) for f in grid.get("family", [family])]
     for key in grid:
-        fam, _, param = key.partition(".")
+        fam, param = split_param_key(key)
         if not param or fam == CURATE:
             continue
         if fam not in used:
@@ -255,7 +255,7 @@ def distinct_trials(trials: list[TrialConfig]) -> tuple[tuple[TrialConfig, ...],
 
 def _unread_note(key: str, cfg: TrialConfig) -> str | None:
     """Why the gridded `key` does not matter to `cfg`'s trial, or None if it does."""
-    family, _, param = key.partition(".")
+    family, param = split_param_key(key)
     if param and family != cfg.family:
         return f"{key} does not affect {cfg.family}"
     if key in OPTIONAL_KNOBS and key not in reads(cfg):
@@ -285,7 +285,7 @@ def _build_trial(spec: Mapping[str, Any], point: Mapping[str, Any], name: str, i
     knobs = {k: v for k, v in spec.items() if k not in SWEEP_ONLY_KEYS}
     params_by_family = {k: dict(v or {}) for k, v in (spec.get("params") or {}).items()}
     for key, value in _curate_point(knobs, point).items():
-        family, _, param = key.partition(".")
+        family, param = split_param_key(key)
         if param:
             params_by_family.setdefault(family, {})[param] = value
         else:
@@ -326,8 +326,12 @@ def parse_sweep(spec: Any, source: str = "<sweep>", max_trials: int = DEFAULT_MA
     if not isinstance(params, Mapping):
         raise ConfigError(f"{source}: params: expected a mapping of family -> parameters")
     for fam in params:
-        if fam not in FAMILIES:
-            raise ConfigError(f"params.{fam}: unknown model family {fam!r}; known: {', '.join(FAMILIES)}")
+        if fam in FAMILIES:
+            continue  # known without importing it (a deep family's module brings torch)
+        try:
+            family_class(str(fam))
+        except ConfigError as e:
+            raise ConfigError(f"{source}: params.{fam}: {e}") from None
     grid = _check_grid(spec.get("grid"))
     tracking = parse_tracking(section, source, name, tuple(grid))
     _check_grid_families(grid, spec.get("family"), source)

@@ -7,6 +7,7 @@ that runners can report progress and write results per generation.
 
 from __future__ import annotations
 
+import json
 import math
 from collections import deque
 from typing import Any
@@ -24,19 +25,24 @@ from madray.seeding import Stream, rng
 
 
 def config_columns(cfg: TrialConfig) -> dict[str, Any]:
-    """The trial's config as flat columns; family params become `param_<name>`."""
+    """The trial's config as flat columns; family params become `param_<name>` (a list, such as the
+    command family's argv, as its JSON text: the results schema stores it as a string)."""
     flat = config_values(cfg)
     params = cfg.to_dict()["params"] or {}
-    flat.update({f"param_{k}": v for k, v in params.items()})
+    flat.update({f"param_{k}": json.dumps(v) if isinstance(v, list) else v for k, v in params.items()})
     return flat
 
 
-class Trial:
-    """The self-consuming loop of one grid point, advanced one generation per `step`."""
 
-    def __init__(self, cfg: TrialConfig, shared: Any = None) -> None:
+class Trial:
+    """The self-consuming loop of one grid point, advanced one generation per `step`.
+
+    `workdir`: the trial's own folder (`SweepFolder.work`), handed to the family; None outside a sweep.
+    """
+
+    def __init__(self, cfg: TrialConfig, shared: Any = None, workdir: str | None = None) -> None:
         self.cfg = cfg
-        self.family = make_family(cfg, shared)
+        self.family = make_family(cfg, shared, workdir)
         self.loop = loop_class(cfg.loop)
         self.generation = 0
         self.state: State | None = None
@@ -128,12 +134,13 @@ class Trial:
         ]
 
 
-def run_trial(cfg: TrialConfig, shared: Any = None) -> list[dict[str, Any]]:
+def run_trial(cfg: TrialConfig, shared: Any = None, workdir: str | None = None) -> list[dict[str, Any]]:
     """Run every generation of one grid point; one row per (replicate, generation).
 
-    `shared` is the family's `shared_inputs(cfg)` if the caller already has it.
+    `shared` is the family's `shared_inputs(cfg)` if the caller already has it; `workdir` the
+    trial's own folder for a family that keeps files (the command family).
     """
-    trial = Trial(cfg, shared)
+    trial = Trial(cfg, shared, workdir)
     rows: list[dict[str, Any]] = []
     while not trial.done:
         rows.extend(trial.step())

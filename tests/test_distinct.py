@@ -17,7 +17,7 @@ from madray.trial import run_trial
 BASE = {"n_r": 20, "n_s": 30, "K": 2, "p": 0.5}
 CHANGED = {"n_r": 25, "n_s": 40, "K": 3, "p": 0.25}
 ANALYTIC = ["gaussian", "gmm", "linreg"]
-DEEP = [f for f in FAMILIES if f not in ANALYTIC]
+DEEP = [f for f in FAMILIES if f not in (*ANALYTIC, "command")]  # command: tests/test_byom_command.py
 SMALL = {"gmm": {"em_iters": 5, "n_eval": 50}, "linreg": {"d": 3, "n_test": 50}, "gaussian": {"d": 2}}
 
 

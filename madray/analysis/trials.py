@@ -10,6 +10,7 @@ which carry every knob that shapes a draw (the replicate count included).
 from __future__ import annotations
 
 import dataclasses
+import json
 
 import pandas as pd
 import yaml
@@ -22,6 +23,8 @@ from madray.spec import trial_from_dict
 
 
 def _plain(value):
+    if isinstance(value, str) and value.startswith("["):  # a list parameter's JSON text (madray.trial.config_columns)
+        return json.loads(value)
     return value.item() if hasattr(value, "item") else value  # numpy scalars -> Python, as the config wants
 
 

@@ -11,6 +11,8 @@ checkpointed without pickle.
 
 from __future__ import annotations
 
+import dataclasses
+import inspect
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from typing import Any, ClassVar
@@ -18,7 +20,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from madray.batch import Batch
-from madray.config import TrialConfig
+from madray.config import ConfigError, TrialConfig
 
 State = dict[str, Any]
 # A fit or a draw makes transient copies of the batch it works on (the centred data of Eq. 1, the
@@ -44,6 +46,9 @@ class Family(ABC):
     # those its loop reads; none of the shipped families does. A family reads all of its own `Params`
     # and none of another family's (those are not in its trials' configs).
     uses: ClassVar[tuple[str, ...]] = ()
+    # The trial's own folder (madray.models.make_family sets it; None outside a sweep): where a family
+    # that keeps files (madray/models/command.py) writes them.
+    workdir: str | None = None
 
     def __init__(self, cfg: TrialConfig, shared: Any = None) -> None:
         self.cfg = cfg
@@ -132,3 +137,33 @@ class Family(ABC):
     def correct(self, batch: Batch, state: State, gamma: float) -> Batch:
         """The samples of `state`'s model moved towards the truth by strength γ ∈ [0, 1] (correct)."""
         raise NotImplementedError(f"family {self.name!r} has no correction")
+
+
+def _contract_problems(cls: Any) -> list[str]:
+    """What `cls` lacks to be a model family, one phrase each (empty: it is one)."""
+    if not (inspect.isclass(cls) and issubclass(cls, Family)):
+        return [f"{cls!r} is not a subclass of madray.Family"]
+    problems = []
+    names = getattr(cls, "metric_names", None)
+    if not (isinstance(names, tuple) and names and all(isinstance(n, str) for n in names)):
+        problems.append("`metric_names` must be declared as a non-empty tuple of metric names (str)")
+    params = cls.Params
+    if not (inspect.isclass(params) and dataclasses.is_dataclass(params) and params.__dataclass_params__.frozen):
+        problems.append("`Params` must be a frozen dataclass (@dataclass(frozen=True))")
+    elif any(f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
+             for f in dataclasses.fields(params)):
+        problems.append("every field of `Params` needs a default")
+    missing = sorted(getattr(cls, "__abstractmethods__", ()))
+    if missing:
+        problems.append(f"methods not implemented: {', '.join(missing)}")
+    if not isinstance(getattr(cls, "name", None), str):
+        problems.append("`name` must be declared (a str)")
+    return problems
+
+
+def check_contract(cls: Any, where: str) -> type[Family]:
+    """`cls` if it is a complete model family, else a ConfigError naming everything it lacks."""
+    problems = _contract_problems(cls)
+    if problems:
+        raise ConfigError(f"{where}: not a madray model family: {'; '.join(problems)} (docs/families.md)")
+    return cls

@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from madray.config import KNOB_COLUMNS, ConfigError, TrialConfig, from_mapping, require
-from madray.models import FAMILIES, family_class
+from madray.models import family_class, known_families, split_param_key
 from madray.spec import TRACKING, Sweep, parse_sweep, read_spec
 
 RATIO = "ratio"
@@ -97,12 +97,15 @@ class SearchSweep:
 
 def knob_type(knob: str) -> type:
     """int or float: the annotation of a TrialConfig knob or of a family parameter (`<family>.<param>`)."""
-    family, _, param = knob.partition(".")
+    family, param = split_param_key(knob)
     if not param:
         require(knob in _TRIAL_KNOBS, "search.knob", knob, f"one of {', '.join(_TRIAL_KNOBS)} or <family>.<param>")
         return typing.get_type_hints(TrialConfig)[knob]
-    require(family in FAMILIES, "search.knob", knob, f"<family>.<param> with a family among {', '.join(FAMILIES)}")
-    params = family_class(family).Params
+    try:
+        params = family_class(family).Params
+    except ConfigError:
+        raise ConfigError(f"search.knob = {knob!r} is not allowed: <family>.<param> with a family among "
+                          f"{', '.join(known_families())} or an import path") from None
     hints = typing.get_type_hints(params)
     names = [f.name for f in dataclasses.fields(params)]
     require(param in names, "search.knob", knob, f"a parameter of {family}: {', '.join(names) or 'none'}")
@@ -113,7 +116,7 @@ def knob_type(knob: str) -> type:
 def with_knob(spec: Mapping[str, Any], knob: str, value: float) -> dict[str, Any]:
     """The sweep mapping with the knob set to `value` (a family parameter goes under params)."""
     out = dict(spec)
-    family, _, param = knob.partition(".")
+    family, param = split_param_key(knob)
     if param:
         params = {k: dict(v or {}) for k, v in (out.get("params") or {}).items()}
         params.setdefault(family, {})[param] = value

@@ -70,7 +70,7 @@ def _pilot_child(sweep: Sweep, trials: list[TrialConfig], queue) -> None:
 
 def _pilot_trial(cfg: TrialConfig, folder: SweepFolder, schema, queue) -> None:
     # Not timed: the family's set-up (a real run computes shared inputs once, in the driver).
-    trial = Trial(cfg)
+    trial = Trial(cfg, workdir=folder.work(cfg.trial_id))  # a command family's files: the pilot's temporary folder
     batch = trial.family.sample_real(1, rng(cfg.seed, 0, Stream.REAL_INITIAL))
     queue.put(("bytes", cfg.family, sum(np.asarray(v).nbytes for v in batch.values()) / cfg.replicates))
     spent = 0.0

@@ -75,7 +75,7 @@ class TrialRunner:
     def make_trial(self, cfg: TrialConfig, samples: SampleStore, warn: Callable[[str], None] = print) -> Trial:
         """The trial, continued from its newest checkpoint (and the samples files it refers to) if it has one."""
         ref = (self.shared or {}).get(cfg.trial_id)
-        trial = Trial(cfg, _shared_inputs(ref) if ref is not None else None)
+        trial = Trial(cfg, _shared_inputs(ref) if ref is not None else None, workdir=self.folder.work(cfg.trial_id))
         saved = CheckpointStore(self.folder).load_latest(cfg.trial_id)
         if saved is not None:
             try:
