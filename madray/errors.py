@@ -21,5 +21,9 @@ class BusyError(MadrayError, RuntimeError):
     """A sweep folder that another run is using; the message names that run's host and pid."""
 
 
+class IncompleteWarning(UserWarning):
+    """Results of a sweep whose run has not finished every trial (load_results still returns them)."""
+
+
 class DiskFullError(MadrayError, OSError):
     """The disk holding a sweep folder filled up; the message says how much more space the sweep needs."""

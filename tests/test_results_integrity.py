@@ -2,6 +2,7 @@
 
 import os
 import shutil
+import warnings
 
 import numpy as np
 import pandas as pd
@@ -117,3 +118,20 @@ def test_show_plot_report_print_the_message_and_exit_non_zero(results, tmp_path,
     captured = capsys.readouterr()
     assert "madray: error:" in captured.err and "gen-000009.parquet" in captured.err, captured.err
     assert "Traceback" not in captured.err + captured.out
+
+
+def test_an_unfinished_trial_is_named_by_load_results_and_show(results, capsys):
+    from pathlib import Path
+
+    from madray.errors import IncompleteWarning
+
+    root, sweep, _ = results
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        load_results(root)  # complete: no warning
+    stopped = sweep.trials[1].trial_id
+    Path(SweepFolder(root).generation_file(stopped, 3)).unlink()  # its run was interrupted after generation 2
+    with pytest.warns(IncompleteWarning, match=rf"1 trial\(s\) have not finished \({stopped}\)"):
+        assert len(load_results(root)) == 2 * 2 * 3 - 2
+    assert main(["show", root]) == 0
+    assert f"1 trial(s) have not finished ({stopped})" in capsys.readouterr().out

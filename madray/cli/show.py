@@ -11,12 +11,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from madray.results.store import load_boundary, load_failures, load_results
+    from madray.results.store import incomplete_message, incomplete_trials, load_boundary, load_failures, load_results
     from madray.results.summary import format_boundary, format_failures, format_summary
 
     failures = load_failures(args.path)
     try:
-        df = load_results(args.path)
+        df = load_results(args.path, warn=False)
     except FileNotFoundError:
         if failures.empty:
             raise
@@ -31,4 +31,7 @@ def run(args: argparse.Namespace) -> int:
     if not failures.empty:
         print(f"\n{len(failures)} failed trial(s):")
         print(format_failures(failures))
+    missing = incomplete_trials(args.path, df) if df is not None else []
+    if missing:
+        print(f"\n{incomplete_message(missing)}")
     return 0

@@ -6,6 +6,8 @@ layout they read is the sweep folder's (folder.py).
 
 from __future__ import annotations
 
+import warnings
+
 import pandas as pd
 import pyarrow as pa
 import pyarrow.dataset as ds
@@ -13,7 +15,7 @@ import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 import yaml
 
-from madray.errors import DataError
+from madray.errors import DataError, IncompleteWarning
 from madray.results.folder import BOUNDARY_FILE, SWEEP_FILE, SweepFolder
 from madray.results.integrity import check_files, reference_schema
 from madray.results.schema import PARTITION_COLUMN
@@ -54,24 +56,51 @@ def load_table(path: str) -> pa.Table:
                       partition_base_dir=root, schema=schema).to_table()
 
 
-def _trial_ids(sweep_text: str) -> set[str] | None:
-    """The trial ids sweep.yaml lists; None when it lists none (a search adds trials as it goes)."""
+def _trials(sweep_text: str) -> list[dict]:
     try:
-        return {t["trial_id"] for t in yaml.safe_load(sweep_text)["trials"]} or None
+        return list(yaml.safe_load(sweep_text)["trials"])
     except (yaml.YAMLError, TypeError, KeyError) as e:
         raise DataError(f"{SWEEP_FILE} beside the results cannot be read ({e}); it was not written by madray") from None
 
 
-def load_results(path: str) -> pd.DataFrame:
+def _trial_ids(sweep_text: str) -> set[str] | None:
+    """The trial ids sweep.yaml lists; None when it lists none (a search adds trials as it goes)."""
+    return {t["trial_id"] for t in _trials(sweep_text)} or None
+
+
+def incomplete_trials(path: str, df: pd.DataFrame | None = None) -> list[str]:
+    """The trials sweep.yaml lists that have fewer rows than replicates × generations and did not fail
+    (their run was interrupted: running the same command again completes them)."""
+    folder = SweepFolder(path)
+    text = folder.sweep_text()
+    if text is None:
+        return []
+    counts = (df if df is not None else load_results(path, warn=False))[PARTITION_COLUMN].value_counts()
+    failed = set(folder.failures()["trial_id"])
+    return sorted(t["trial_id"] for t in _trials(text) if t["trial_id"] not in failed
+                  and counts.get(t["trial_id"], 0) < t["replicates"] * t["generations"])
+
+
+def load_results(path: str, warn: bool = True) -> pd.DataFrame:
     """All rows of a sweep as a DataFrame, sorted by trial, replicate and generation.
 
     Every file is checked against the sweep's schema first: a file that is not one madray wrote
-    for this sweep raises DataError naming it (madray/results/integrity.py)."""
+    for this sweep raises DataError naming it (madray/results/integrity.py). If some trials have not
+    finished (an interrupted run), an IncompleteWarning names them (`incomplete_trials`)."""
     df = load_table(path).to_pandas()
     df[PARTITION_COLUMN] = df[PARTITION_COLUMN].astype(str)
     first = ["sweep", PARTITION_COLUMN]
     df = df[first + [c for c in df.columns if c not in first]]
-    return df.sort_values([PARTITION_COLUMN, "replicate", "generation"], ignore_index=True)
+    df = df.sort_values([PARTITION_COLUMN, "replicate", "generation"], ignore_index=True)
+    if warn and (missing := incomplete_trials(path, df)):
+        warnings.warn(incomplete_message(missing), IncompleteWarning, stacklevel=2)
+    return df
+
+
+def incomplete_message(missing: list[str]) -> str:
+    shown = ", ".join(missing[:5]) + (f" and {len(missing) - 5} more" if len(missing) > 5 else "")
+    return (f"{len(missing)} trial(s) have not finished ({shown}): their run was interrupted; running the same "
+            f"`madray run` command again completes them")
 
 
 def load_trial(folder: SweepFolder, trial_id: str) -> pd.DataFrame:
