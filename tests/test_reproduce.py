@@ -22,8 +22,8 @@ from madray.trial import run_trial
 
 SHRINK = {  # --set overrides that make each cheap entry's run take about a second
     "mad_gaussian_collapse": ["replicates=200", "generations=30"],
-    "mad_fresh_n_ini": ["replicates=100", "generations=30"],
-    "mad_phase_diagram": ["grid.n_r=[25]", "grid.n_s=[50,500]", "generations=40"],
+    "mad_fresh_n_ini": ["replicates=400", "generations=30"],
+    "mad_phase_diagram": ["grid.n_r=[25]", "grid.n_s=[50,500]", "generations=80"],
     "mad_synthetic_augmentation": ["replicates=100", "generations=30"],
     "mad_mixture_p": ["grid.p=[0.25,0.75]", "grid.n_ini=[50,200]", "replicates=100", "generations=20"],
     "mad_memory_k": ["replicates=100", "generations=30"],

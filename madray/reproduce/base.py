@@ -186,11 +186,21 @@ def steady(table: pd.DataFrame, label: str = "") -> Finding:
                    "above it run more generations", ok, Z_STEADY, "" if ok else NOT_STEADY)
 
 
-def resolvable(finding: Finding, effect: float, what: str) -> Finding:
-    """INCONCLUSIVE instead of PASS/FAIL where the predicted `effect` is smaller than the test can detect."""
-    if np.isfinite(finding.detectable) and abs(effect) < finding.detectable:
-        return dataclasses.replace(finding, ok=False, outcome=INCONCLUSIVE,
-                                   reference=f"{finding.reference}; {what} {effect:.3g} is below what this run detects")
+def inconclusive(finding: Finding, why: str) -> Finding:
+    return dataclasses.replace(finding, ok=False, outcome=INCONCLUSIVE, reference=f"{finding.reference}; {why}")
+
+
+def precise(finding: Finding, effect: float, what: str) -> Finding:
+    """A "no difference" finding means something only if it could have seen `effect`: INCONCLUSIVE otherwise."""
+    if finding.ok and not finding.detectable <= abs(effect):
+        return inconclusive(finding, f"too noisy: {what} ({abs(effect):.3g}) is below what this run detects")
+    return finding
+
+
+def powered(finding: Finding, effect: float, what: str) -> Finding:
+    """A direction that fails where the predicted `effect` is below what the run detects is INCONCLUSIVE, not FAIL."""
+    if not finding.ok and not finding.outcome and not finding.detectable <= abs(effect):
+        return inconclusive(finding, f"too small a run: {what} ({abs(effect):.3g}) is below what it detects")
     return finding
 
 
