@@ -211,3 +211,45 @@ def test_monte_carlo_matches_madrays_memory_and_accumulate_loops():
             a, b = last[metric].to_numpy(), sim[metric][:, -1]
             se = np.hypot(a.std() / np.sqrt(len(a)), b.std() / np.sqrt(len(b)))
             assert abs(a.mean() - b.mean()) < 4 * se, (loop, metric, a.mean(), b.mean())
+
+
+# --------------------------------------------------------------------------- the reviewers' loop: real data accumulate too
+class ForgetsRealHistory(FreshData):
+    """Wrong: accumulate_real that keeps only this generation's fresh real samples beside all synthetic ones."""
+
+    name = "accumulate_real"
+    keep = None
+    uses = ("n_r", "n_s")
+
+    @classmethod
+    def build(cls, cfg, t, data):
+        return concat([data.real_initial, data.fresh_real(cfg.n_r), *data.synthetic])
+
+
+ACCUMULATE_REAL = ["replicates=400", "generations=6"]
+
+
+def test_accumulate_real_passes_and_fails_when_it_forgets_earlier_real_data(monkeypatch):
+    sweep = experiment_sweep(EXPERIMENTS["gerstgrasser_accumulate_real"], overrides=ACCUMULATE_REAL)
+    rows = lambda: pd.DataFrame([r for cfg in sweep.trials for r in run_trial(cfg)])  # noqa: E731
+    assert EXPERIMENTS["gerstgrasser_accumulate_real"].check(rows()).status == PASS
+    monkeypatch.setitem(LOOPS, "accumulate_real", ForgetsRealHistory)
+    verdict = EXPERIMENTS["gerstgrasser_accumulate_real"].check(rows())
+    failed = {f.quantity.split(" at ")[0] for f in verdict.findings if not f.ok}
+    assert verdict.status == FAIL and {"gaussian: mean frechet", "linreg: mean test error"} <= failed
+
+
+def test_accumulate_real_pool_holds_every_generations_real_samples():
+    """Generation t trains on n_ini + (t−1)(n_r + n_s) samples, and its real part is each generation's own draw."""
+    from madray.loops.accumulate_real import AccumulateReal
+
+    sweep = experiment_sweep(EXPERIMENTS["gerstgrasser_accumulate_real"], overrides=["generations=4", "replicates=2"])
+    cfg = sweep.trials[0]
+    assert [AccumulateReal.train_size(cfg, t) for t in (2, 4)] == [150, 350]
+    from madray.trial import Trial
+
+    trial = Trial(cfg)
+    trial.step(), trial.step(), trial.step()
+    pool = trial._training_set(4)["x"]
+    fresh_3 = trial._training_set(3)["x"][:, 50:100]  # generation 2's fresh draw, seen again at generation 4
+    assert pool.shape[1] == 350 and np.array_equal(pool[:, 50:100], fresh_3)

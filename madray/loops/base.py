@@ -25,6 +25,7 @@ class LoopData:
     fresh_real: Callable[[int], Batch]  # n new real samples for this generation
     synthetic: deque  # synthetic batches, oldest first; synthetic[-1] is from generation t-1
     rng: np.random.Generator  # for subsampling
+    real_of: Callable[[int, int], Batch] | None = None  # (generation j, n): j's fresh real draw, redrawn from its seed
 
 
 class Loop:

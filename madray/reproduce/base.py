@@ -27,6 +27,7 @@ import pandas as pd
 from matplotlib.figure import Figure
 from scipy.stats import norm
 
+from madray.config import KNOB_COLUMNS
 from madray.errors import DataError
 
 Z_MATCH = 4.0  # |value − closed form| ≤ 4 SE: a false FAIL has probability ~6e-5 per finding
@@ -177,7 +178,7 @@ def steady(table: pd.DataFrame, label: str = "") -> Finding:
     if table.empty or table["drift_z"].isna().all():
         return missing(f"{label}steady window", "no drift_z: fewer than 2 generations in the steady window")
     worst = table.loc[table["drift_z"].abs().idxmax()]
-    cell = ", ".join(f"{k}={worst[k]:g}" for k in ("lam", "n_r", "n_s", "n_ini", "K", "p") if k in worst and table[k].nunique() > 1)
+    cell = ", ".join(f"{k}={worst[k]}" for k in KNOB_COLUMNS if k in table and table[k].nunique() > 1)
     z = float(worst["drift_z"])
     ok = abs(z) <= Z_STEADY
     return Finding(f"{label}largest |drift_z| over {len(table)} trial(s){f' ({cell})' if cell else ''}, "
