@@ -14,7 +14,7 @@ from madray.reproduce.base import Experiment, Verdict, decline, final_gap, rows_
 
 
 def check_flow(df: pd.DataFrame) -> Verdict:
-    """MAD §5 (Figs. 15–16): a flow sampled with λ < 1 loses diversity faster: lower recall at the last generation."""
+    """MAD App. C.4 (Fig. 15): a flow sampled with λ < 1 loses diversity faster: lower recall at the last generation."""
     biased = min(df["lam"].unique())
     return FLOW.verdict([final_gap(df, "recall", {"lam": 1.0}, {"lam": float(biased)}, "λ < 1 ends with less recall"),
                          final_gap(df, "wasserstein", {"lam": float(biased)}, {"lam": 1.0}, "λ < 1 ends farther from the data")])
@@ -22,7 +22,7 @@ def check_flow(df: pd.DataFrame) -> Verdict:
 
 FLOW = Experiment(
     name="mad_rosenbrock_flow",
-    paper="MAD (Alemohammad et al. 2024) §5, Figs. 15–16",
+    paper="MAD (Alemohammad et al. 2024) App. C.4, Fig. 15",
     claim="A RealNVP flow on the 2D Rosenbrock density in a fully synthetic loop, sampled with latent N(0, λI), λ < 1, "
           "ends with lower recall and a larger Wasserstein distance than λ = 1.",
     check=check_flow,
@@ -35,7 +35,7 @@ FLOW = Experiment(
 
 
 def check_ddpm(df: pd.DataFrame) -> Verdict:
-    """MAD §5 (Figs. 7–8): in the fully synthetic loop recall falls for every λ; with guidance (λ < 1) it
+    """MAD §3 (Figs. 4 and 14, App. C.3): in the fully synthetic loop recall falls for every λ; with guidance (λ < 1) it
     ends lower while precision stays higher than with λ = 1."""
     biased = float(min(df["lam"].unique()))
     falls = [decline(rows_of(df, lam=lam), "recall", f"λ={lam:g}", "recall falls over the generations")
@@ -46,7 +46,7 @@ def check_ddpm(df: pd.DataFrame) -> Verdict:
 
 DDPM = Experiment(
     name="mad_mnist_ddpm",
-    paper="MAD (Alemohammad et al. 2024) §5, Figs. 7–8",
+    paper="MAD (Alemohammad et al. 2024) §3, Figs. 4 and 14 (App. C.3)",
     claim="A conditional DDPM on MNIST in a fully synthetic loop: with guidance (λ < 1) the samples keep precision but lose "
           "recall relative to λ = 1.",
     check=check_ddpm,

@@ -1,4 +1,4 @@
-"""Gaussian reproductions: MAD §4–§5 and App. H–I, Kazdan et al.'s replace/accumulate numbers.
+"""Gaussian reproductions: MAD §3 and App. B, §5, App. H.2 and I, Kazdan et al.'s replace/accumulate numbers.
 
 Truth N(0, I_d), so tr Σ = d and the distances are to a known distribution. madray's indexing:
 generation 1 is the fit to the n_ini real samples; generation t ≥ 2 the loop's.
@@ -229,7 +229,9 @@ def crossing(cells: pd.DataFrame) -> tuple[float, float]:
 
 
 def shrinking_ratio(table: pd.DataFrame) -> list[Finding]:
-    """MAD §5: "the admissible ratio n_s/n_r shrinks as n_r grows" — n_s*/n_r at the smaller n_r minus at the larger."""
+    """MAD Fig. 10: "the admissible amount of synthetic data does not increase with the amount of real data ...
+    As the real data count n_r increases, the synthetic data count n_s for which n_e ≥ n_r ... converges", so
+    the admissible ratio n_s*/n_r shrinks as n_r grows: n_s*/n_r at the smaller n_r minus at the larger."""
     findings = []
     for lam in sorted(table["lam"].unique()):
         if np.isclose(lam, 1.0):
