@@ -24,9 +24,9 @@ import numpy as np
 import pandas as pd
 
 from madray.errors import DataError
+from madray.models.gaussian import ESTIMATORS
 
 LOOPS = ("replace", "fully_synthetic", "fresh_data", "accumulate", "accumulate_real", "memory")
-DDOF = {"unbiased": 1, "mle": 0}
 
 
 @dataclass(frozen=True)
@@ -97,14 +97,14 @@ def _synthetic(rng, models: list[Model], n_s: int) -> Pool:
 def simulate(loop: str, *, d: int, n_ini: int, generations: int, n_r: int = 0, n_s: int = 100, lam: float = 1.0,
              K: int = 1, estimator: str = "unbiased", draws: int = 2000, seed: int = 0) -> dict[str, np.ndarray]:
     """Per metric (mean_error, trace_cov, frechet as the gaussian family reports them): an array (draws, generations)."""
-    if loop not in LOOPS or estimator not in DDOF:
+    if loop not in LOOPS or estimator not in ESTIMATORS:
         raise DataError(f"loop = {loop!r}, estimator = {estimator!r}: allowed loops {', '.join(LOOPS)}; "
-                        f"estimators {', '.join(DDOF)}")
+                        f"estimators {', '.join(ESTIMATORS)}")
     rng = np.random.default_rng([seed, d, n_ini, n_r, n_s, K, generations])
     zero, eye = np.zeros((draws, d)), np.broadcast_to(np.eye(d), (draws, d, d))
     real = lambda m: block(rng, zero, eye, m)  # noqa: E731
     pool = real(n_ini)
-    model, metrics = _fit(pool, DDOF[estimator], lam)
+    model, metrics = _fit(pool, ESTIMATORS[estimator], lam)
     history, out = [model], {k: [v] for k, v in metrics.items()}
     for _ in range(2, generations + 1):
         synthetic = _synthetic(rng, history[-K:] if loop == "memory" else history[-1:], n_s)
@@ -116,7 +116,7 @@ def simulate(loop: str, *, d: int, n_ini: int, generations: int, n_r: int = 0, n
             pool = pool + synthetic
         else:  # accumulate_real
             pool = pool + real(n_r) + synthetic
-        model, metrics = _fit(pool, DDOF[estimator], lam)
+        model, metrics = _fit(pool, ESTIMATORS[estimator], lam)
         history = [*history[-(K - 1):], model] if K > 1 else [model]
         for k, v in metrics.items():
             out[k].append(v)

@@ -1,0 +1,72 @@
+"""The readings madray takes where the papers leave a choice (docs/deviations.md), each checked against an
+independent computation: n_e's distance (E[W2²] or E[W2]), the i.i.d. reference of the trial's own estimator,
+and the search statistic's distance option."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from helpers import trial_config
+
+from madray.analysis import effective_sample_size
+from madray.analysis.reference import FrechetReference, W2Reference
+from madray.errors import ConfigError
+from madray.metrics.frechet import frechet_distance
+from madray.models.gaussian import fit_gaussian
+from madray.search.spec import parse_search
+from madray.search.statistic import estimate
+from madray.trial import run_trial
+
+
+def fresh(n_r, n_s, lam=1.0, d=2, generations=40, replicates=400, estimator="unbiased"):
+    cfg = trial_config(loop="fresh_data", n_ini=100, n_r=n_r, n_s=n_s, lam=lam, generations=generations,
+                       replicates=replicates, params={"gaussian": {"d": d, "estimator": estimator}})
+    return pd.DataFrame(run_trial(cfg))
+
+
+def brute_force(d, n, draws, ddof, seed=0):
+    """Per draw: W2² of the fit to n real samples, by fitting real samples (no Bartlett, no χ² shortcut)."""
+    x = np.random.default_rng(seed).standard_normal((draws, n, d))
+    mean, cov = fit_gaussian(x, "unbiased" if ddof else "mle")
+    return np.asarray(frechet_distance(mean, cov, np.zeros(d), np.eye(d)))
+
+
+@pytest.mark.parametrize("ddof", [1, 0])
+def test_references_match_fits_to_real_samples(ddof):
+    d, n, draws = 2, 12, 40_000
+    fd = brute_force(d, n, draws, ddof)
+    for reference, values in ((FrechetReference(d, draws=20_000, ddof=ddof), fd), (W2Reference(d, draws=20_000, ddof=ddof), np.sqrt(fd))):
+        mean, se = reference.expected(n)
+        assert mean == pytest.approx(values.mean(), abs=4 * np.hypot(se, values.std() / np.sqrt(draws)))
+
+
+def test_mle_trial_gets_n_e_equal_n_r_without_synthetic_data():
+    """n_s = 0: every generation is an i.i.d. MLE fit of n_r samples, so n_e/n_r = 1 against the MLE reference."""
+    row = effective_sample_size(fresh(30, 0, generations=10, replicates=600, estimator="mle")).iloc[0]
+    assert abs(row["ratio"] - 1) < 4 * row["ratio_se"] and row["ratio_se"] < 0.02
+
+
+def test_w2_and_w2_squared_give_the_documented_ratios():
+    """docs/deviations.md: d = 2, λ = 0.9, n_r = 50, n_s = 200: 0.945 (E[W2²]) against 0.883 (E[W2])."""
+    df = fresh(50, 200, lam=0.9)
+    sq, w2 = (effective_sample_size(df, distance=k).iloc[0] for k in ("w2_squared", "w2"))
+    assert sq["ratio"] == pytest.approx(0.945, abs=4 * sq["ratio_se"])
+    assert w2["ratio"] == pytest.approx(0.883, abs=4 * w2["ratio_se"])
+    assert sq["ratio"] - w2["ratio"] > 4 * np.hypot(sq["ratio_se"], w2["ratio_se"])
+    assert effective_sample_size(df, distance="frechet").iloc[0]["ratio"] == sq["ratio"]  # the default is w2_squared
+
+
+SPEC = {"name": "b", "family": "gaussian", "loop": "fresh_data", "generations": 6, "replicates": 50, "n_ini": 50,
+        "n_r": 20, "lam": 0.9, "params": {"gaussian": {"d": 2}},
+        "search": {"knob": "n_s", "range": [2, 200], "threshold": 1.0}}
+
+
+def test_search_statistic_offers_both_distances():
+    for statistic in ("ratio", "ratio:w2_squared", "ratio:w2"):
+        parse_search({**SPEC, "search": {**SPEC["search"], "statistic": statistic}})
+    with pytest.raises(ConfigError, match="ratio:w2"):
+        parse_search({**SPEC, "search": {**SPEC["search"], "statistic": "ratio:w3"}})
+    df = fresh(50, 200, lam=0.9, generations=20, replicates=100)
+    for statistic, distance in (("ratio", "w2_squared"), ("ratio:w2", "w2")):
+        assert estimate(df, statistic, 0.95).value == effective_sample_size(df, distance=distance).iloc[0]["ratio"]
