@@ -47,9 +47,9 @@ from madray.models.gaussian import ESTIMATORS
 # distance name -> (results column, transform to the distance D, reference curve for dimension d)
 DISTANCES = {
     "frechet": ("frechet", lambda v: v, FrechetReference),  # E[W2²]: MAD App. A.4's "as implemented by the FID"
-    "w2_squared": ("frechet", lambda v: v, FrechetReference),  # the same, by its other name
-    "w2": ("frechet", np.sqrt, W2Reference),  # E[W2]: Eq. 3's E[dist] read with dist = W2
     "mean_error": ("mean_error", np.square, MeanReference),
+    "w2_squared": ("frechet", lambda v: v, FrechetReference),  # frechet by its other name
+    "w2": ("frechet", np.sqrt, W2Reference),  # E[W2]: Eq. 3's E[dist] read with dist = W2
 }
 
 KEEP = ["sweep", *KNOB_COLUMNS, "replicates", "param_d", "param_estimator"]
