@@ -70,3 +70,22 @@ def test_search_statistic_offers_both_distances():
     df = fresh(50, 200, lam=0.9, generations=20, replicates=100)
     for statistic, distance in (("ratio", "w2_squared"), ("ratio:w2", "w2")):
         assert estimate(df, statistic, 0.95).value == effective_sample_size(df, distance=distance).iloc[0]["ratio"]
+
+
+def test_gmm_reports_fig_12s_variances_as_brute_force():
+    """MAD Fig. 12 fn. 7: variance = trace of the covariance; average modal variance over the populated true modes."""
+    cfg = trial_config(family="gmm", n_ini=200, generations=1, replicates=2,
+                       params={"gmm": {"n_eval": 300, "em_iters": 10, "n_ref": 300}})
+    from madray.trial import Trial
+
+    trial = Trial(cfg)
+    rows = trial.step()
+    from madray.seeding import Stream, rng
+
+    x = trial.family.evaluation_sample(trial.state, rng(cfg.seed, 1, Stream.EVALUATE))["x"]
+    modes = trial.family.modes
+    for r, row in enumerate(rows):
+        assert row["total_variance"] == pytest.approx(np.trace(np.cov(x[r].T)))
+        nearest = np.argmin(((x[r][:, None] - modes) ** 2).sum(-1), axis=1)
+        per_mode = [np.trace(np.cov(x[r][nearest == m].T)) for m in range(len(modes)) if (nearest == m).sum() >= 5]
+        assert row["modal_variance"] == pytest.approx(np.mean(per_mode))
