@@ -242,7 +242,7 @@ DEEP_TINY = {  # every code path of the entry's sweep, at sizes that prove plumb
 CLAIMED = {  # (metric, the trial that must be higher at the end, the lower one)
     "mad_rosenbrock_flow": ("recall", "lam", 1.0, 0.8),
     "mad_mnist_ddpm": ("recall", "lam", 1.0, 0.5),
-    "gerstgrasser_vae": ("fid", "loop", "replace", "accumulate"),
+    "gerstgrasser_vae": ("nelbo", "loop", "replace", "accumulate"),
 }
 
 

@@ -253,3 +253,36 @@ def test_accumulate_real_pool_holds_every_generations_real_samples():
     pool = trial._training_set(4)["x"]
     fresh_3 = trial._training_set(3)["x"][:, 50:100]  # generation 2's fresh draw, seen again at generation 4
     assert pool.shape[1] == 350 and np.array_equal(pool[:, 50:100], fresh_3)
+
+
+# --------------------------------------------------------------------------- deep entries: what the loop does, on synthetic tables
+def deep_table(recall: dict[float, np.ndarray]) -> pd.DataFrame:
+    """Rows of a fully synthetic deep run: recall[λ] is an array (replicates, generations)."""
+    frames = []
+    for lam, values in recall.items():
+        R, G = values.shape
+        frames.append(pd.DataFrame({"trial_id": f"lam{lam}", "lam": lam, "replicate": np.repeat(np.arange(R), G),
+                                    "generation": np.tile(np.arange(1, G + 1), R), "recall": values.ravel()}))
+    return pd.concat(frames, ignore_index=True)
+
+
+def trajectories(start, slope, generations=4, replicates=3, seed=0):
+    noise = np.random.default_rng(seed).normal(0, 0.01, (replicates, generations))
+    return start - slope * np.arange(generations) + noise
+
+
+@pytest.mark.parametrize("name", ["mad_rosenbrock_flow", "mad_mnist_ddpm"])
+def test_deep_checks_read_the_loop_not_the_sampler(name):
+    check = EXPERIMENTS[name].check
+    # the paper's picture: both fall, the guided one faster
+    assert check(deep_table({1.0: trajectories(0.95, 0.03), 0.5: trajectories(0.90, 0.15, seed=1)})).status == PASS
+    # guidance switched off: λ < 1 behaves as λ = 1 (same trajectories), so the loop shows no extra loss
+    same = trajectories(0.95, 0.03)
+    assert check(deep_table({1.0: same, 0.5: same + 1e-4})).status == FAIL
+    # a λ gap already at generation 1 that the loop does not widen (the issue's DDPM case) is the sampler's, not the loop's
+    assert check(deep_table({1.0: trajectories(0.98, 0.05), 0.5: trajectories(0.93, 0.05, seed=1)})).status == FAIL
+    # one generation: nothing to read
+    assert check(deep_table({1.0: trajectories(0.95, 0.03, 1), 0.5: trajectories(0.9, 0.15, 1, seed=1)})).status != PASS
+    # one replicate: no spread to compare with, INCONCLUSIVE whatever the sign
+    one = deep_table({1.0: trajectories(0.95, 0.03, replicates=1), 0.5: trajectories(0.90, 0.15, replicates=1, seed=1)})
+    assert check(one).status == INCONCLUSIVE

@@ -135,12 +135,12 @@ def matches(quantity: str, value: float, se: float, reference: float, source: st
 def exceeds(quantity: str, difference: float, se: float, claim: str) -> Finding:
     """A claimed inequality written as difference > 0; it holds beyond Z_DIRECTION standard errors.
 
-    Without a standard error (one replicate, as in the deep families' laptop runs) only the sign
-    is tested, and the reference says so.
+    Without a standard error (one replicate) a sign cannot tell the loop from seed-to-seed noise:
+    the finding is INCONCLUSIVE (run replicates ≥ 2), whatever the sign.
     """
     if not np.isfinite(se):
-        return Finding(quantity, difference, se, f"direction: {claim}, i.e. > 0 (sign only: one replicate, no SE)",
-                       bool(np.isfinite(difference) and difference > 0))
+        return Finding(quantity, difference, se, f"direction: {claim}, i.e. > 0; one replicate: no SE, so no test "
+                       "(run replicates >= 2)", False, outcome=INCONCLUSIVE)
     ok = bool(np.isfinite(difference) and difference > Z_DIRECTION * se)
     return Finding(quantity, difference, se, f"direction: {claim}, i.e. > {Z_DIRECTION:g} SE above 0", ok,
                    smallest_detectable(se, Z_DIRECTION))
