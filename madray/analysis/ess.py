@@ -38,7 +38,12 @@ import numpy as np
 import pandas as pd
 from scipy.stats import norm
 
-from madray.analysis.reference import FrechetReference, MeanReference, Reference, W2Reference
+from madray.analysis.reference import (
+    FrechetReference,
+    MeanReference,
+    Reference,
+    W2Reference,
+)
 from madray.config import KNOB_COLUMNS, TrialConfig
 from madray.errors import DataError
 from madray.loops import loop_class

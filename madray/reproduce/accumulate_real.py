@@ -12,7 +12,15 @@ import pandas as pd
 from madray.analysis.montecarlo import simulate
 from madray.analysis.theory import linreg_accumulate_real_error
 from madray.plots import metric_vs_generation
-from madray.reproduce.base import Experiment, Verdict, decline, matches, mean_se, missing, per_replicate
+from madray.reproduce.base import (
+    Experiment,
+    Verdict,
+    decline,
+    matches,
+    mean_se,
+    missing,
+    per_replicate,
+)
 
 DRAWS = 4000
 

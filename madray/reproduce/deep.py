@@ -13,7 +13,18 @@ import math
 import pandas as pd
 
 from madray.plots import metric_vs_generation, precision_recall
-from madray.reproduce.base import Experiment, Finding, Verdict, decline, exceeds, final_gap, mean_se, missing, per_replicate, rows_of
+from madray.reproduce.base import (
+    Experiment,
+    Finding,
+    Verdict,
+    decline,
+    exceeds,
+    final_gap,
+    mean_se,
+    missing,
+    per_replicate,
+    rows_of,
+)
 
 
 def loop_change(df: pd.DataFrame, metric: str, biased: float, claim: str) -> Finding:

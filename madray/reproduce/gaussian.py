@@ -18,10 +18,10 @@ from madray.analysis.ess import effective_sample_size, steady_state
 from madray.analysis.montecarlo import simulate
 from madray.plots import metric_vs_generation, phase_diagram
 from madray.reproduce.base import (
+    INCONCLUSIVE,
     Z_DIRECTION,
     Z_MATCH,
     Experiment,
-    INCONCLUSIVE,
     Finding,
     Verdict,
     below,
