@@ -118,3 +118,23 @@ def test_vae_reports_the_held_out_negative_elbo_in_nats_per_image(madray_cache):
     spread = draws.numpy().std()  # the metric uses one draw per image, the recomputation 16
     assert value == pytest.approx(per_image.mean(), abs=4 * np.hypot(spread / np.sqrt(len(x)), spread / np.sqrt(draws.numel())))
     assert 50 < value < 784 * np.log(2) + 100  # nats per image: above a good MNIST VAE's ~100, below coin flips
+
+
+def test_fresh_mnist_beyond_the_pool_is_said_at_parse_time():
+    import warnings
+
+    from madray.loops import LOOPS
+    from madray.models.real_pool import fresh_real_total
+    from madray.spec import load_sweep
+
+    with pytest.warns(UserWarning, match=r"draws 5000 real images over 3 generations .* pool of 4000.*params.ddpm.path"):
+        load_sweep("sweeps/mnist_ddpm.yaml", ["loop=fresh_data", "n_r=500", "generations=3"])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        load_sweep("sweeps/mnist_ddpm.yaml", ["loop=fresh_data", "n_r=500", "n_ini=1000", "generations=3"])
+        load_sweep("sweeps/mnist_ddpm.yaml", ["generations=30"])  # fully synthetic draws no fresh data
+    cfg = trial_config(loop="fresh_data", n_ini=10, n_r=7, n_s=5, p=0.5, K=2, generations=4)
+    draws = {name: LOOPS[name].fresh_draws(cfg) for name in LOOPS}
+    assert draws == {"fully_synthetic": 0, "replace": 0, "synthetic_augmentation": 0, "fresh_data": 7, "accumulate": 0,
+                     "accumulate_subsample": 0, "accumulate_real": 7, "memory": 7, "mixture": 5}
+    assert fresh_real_total(cfg) == 10 + 3 * 7

@@ -24,6 +24,10 @@ class AccumulateReal(SyntheticLoop):
         require_real(cfg, cls.name)
 
     @classmethod
+    def fresh_draws(cls, cfg):
+        return cfg.n_r
+
+    @classmethod
     def train_size(cls, cfg, t):
         return cfg.n_ini + (t - 1) * (cfg.n_r + cfg.n_s)
 

@@ -67,6 +67,11 @@ class Loop:
     no_ratio: ClassVar[str] = "no real samples per generation"  # why real_per_generation is None
 
     @classmethod
+    def fresh_draws(cls, cfg: TrialConfig) -> int:
+        """New real samples drawn for each generation t >= 2 (a finite real pool runs out after n_ini + (G−1)·this)."""
+        return cls.real_per_generation(cfg) or 0
+
+    @classmethod
     def train_size(cls, cfg: TrialConfig, t: int) -> int:
         """Training-set size of generation t >= 2 (checked against the family's minimum)."""
         raise NotImplementedError

@@ -30,6 +30,7 @@ from madray.features.cache import cached_lenet
 from madray.features.lenet import LeNet, LeNetConfig, class_probabilities, extract_features, load_lenet
 from madray.metrics.knn import ReferenceSet
 from madray.metrics.scores import reference_scores
+from madray.models.real_pool import warn_if_pool_resampled  # HOOK(claims)
 from madray.models.torch_family import TorchFamily, TorchParams
 from madray.torch_utils import Tensors, configure, seeds
 
@@ -91,6 +92,7 @@ class ImageFamily(TorchFamily):
             require(getattr(cfg, key) <= pool, key, getattr(cfg, key),
                     f"real images are drawn without replacement from a pool of {pool}")
         require(p.n_ref <= held, f"params.{cfg.family}.n_ref", p.n_ref, f"the held-out set has {held} images")
+        warn_if_pool_resampled(cfg, pool)  # HOOK(claims): fresh data beyond the pool is resampled data (issue 31)
 
     @classmethod
     def floats_per_sample(cls, params):
