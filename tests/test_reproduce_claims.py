@@ -286,3 +286,19 @@ def test_deep_checks_read_the_loop_not_the_sampler(name):
     # one replicate: no spread to compare with, INCONCLUSIVE whatever the sign
     one = deep_table({1.0: trajectories(0.95, 0.03, replicates=1), 0.5: trajectories(0.90, 0.15, replicates=1, seed=1)})
     assert check(one).status == INCONCLUSIVE
+
+
+@pytest.mark.parametrize("outcome, code", [(PASS, 0), (FAIL, 1), (NOT_STEADY, 3), (INCONCLUSIVE, 3)])
+def test_reproduce_exit_status_follows_the_verdict(monkeypatch, capsys, outcome, code):
+    """The command's exit status: 0 only on PASS; 3 for NOT STEADY and INCONCLUSIVE, which print their label."""
+    import madray.cli.reproduce as cli
+    from madray.reproduce import Outcome
+
+    findings = {PASS: (Finding("q", 1.0, 0.1, "r", True),), FAIL: (Finding("q", 1.0, 0.1, "r", False),),
+                NOT_STEADY: (Finding("q", 9.0, 1.0, "r", False, outcome=NOT_STEADY),),
+                INCONCLUSIVE: (Finding("q", 0.0, 1.0, "r", False, outcome=INCONCLUSIVE),)}[outcome]
+    monkeypatch.setattr(cli, "run_experiment", lambda *a, **k: Outcome(Verdict("x", "c", findings), "page", "fig", {}))
+    from madray.cli.main import main
+
+    assert main(["reproduce", "mad_memory_k"]) == code
+    assert capsys.readouterr().out.startswith(f"{outcome}: x")
