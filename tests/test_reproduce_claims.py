@@ -302,3 +302,14 @@ def test_reproduce_exit_status_follows_the_verdict(monkeypatch, capsys, outcome,
 
     assert main(["reproduce", "mad_memory_k"]) == code
     assert capsys.readouterr().out.startswith(f"{outcome}: x")
+
+
+@pytest.mark.slow
+def test_mixture_slope_passes_and_fails_when_lambda_is_ignored():
+    """Fig. 34 right: λ = 0.9's log-log slope in n is shallower; a sampler that ignores λ gives λ = 1's slope."""
+    df = run("mad_mixture_p")
+    assert status("mad_mixture_p", df) == PASS
+    unbiased = df[df["lam"] == 1.0]
+    ignored = pd.concat([unbiased, unbiased.assign(lam=0.9, trial_id=unbiased["trial_id"] + "-ignored")])
+    verdict = EXPERIMENTS["mad_mixture_p"].check(ignored)
+    assert verdict.status == FAIL and not any(f.ok for f in verdict.findings if "slope" in f.quantity)
