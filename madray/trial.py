@@ -67,6 +67,7 @@ class Trial:
             fresh_real=lambda n: self.family.sample_real(n, fresh_rng),
             synthetic=self.synthetic,
             rng=rng(seed, t, Stream.SUBSAMPLE),
+            real_of=lambda j, n: self.family.sample_real(n, rng(seed, j, Stream.REAL_FRESH)),
         )
         return self.loop.build(self.cfg, t, data)
 

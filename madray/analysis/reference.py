@@ -1,6 +1,8 @@
 """What n i.i.d. real samples achieve: the curve n ↦ E[D_n] that defines n_e (MAD Eq. 3).
 
-Truth N(0, I_d); Eq. 1 fit (sample mean, unbiased covariance) on n samples. Two distances:
+Truth N(0, I_d); the trial's own fit on n samples (sample mean; covariance over n − ddof: ddof = 1 is
+Eq. 1's unbiased one, ddof = 0 the MLE, so a trial with `estimator: mle` gets n_e = n at n_s = 0, not
+1.013·n). Three distances:
 
 - `mean_error`, D = ‖μ̂ − μ‖²: E[D_n] = d/n exactly.
 - `frechet`, D = squared Fréchet distance (= W2²) between N(μ̂, Σ̂) and the truth:
@@ -8,6 +10,8 @@ Truth N(0, I_d); Eq. 1 fit (sample mean, unbiased covariance) on n samples. Two 
   since μ̂ and Σ̂ are independent and tr(Σ̂ + I − 2Σ̂^½) = Σ_i (√ℓ_i − 1)². Only d = 1 has a
   closed form (a Gamma-function ratio, used in the tests), so the covariance term is a Monte
   Carlo mean over Bartlett-decomposition draws, O(d³) per draw whatever n is, cached per n.
+- `w2`, D = W2 = √(squared Fréchet): E[√(‖μ̂‖² + Σ_i (√ℓ_i − 1)²)] with ‖μ̂‖² ~ χ²_d/n drawn beside
+  each covariance draw (μ̂ and Σ̂ are independent).
 
 `invert(target)` finds n with E[D_n] = target on a geometric grid of n (log-log interpolation
 between the bracketing points) and returns the local slope d log E[D] / d log n and the
@@ -33,9 +37,15 @@ class Inverse:
     rel_se: float  # Monte Carlo standard error of E[D_n] / E[D_n] at n
 
 
+def frechet_cov_term(d: int, n: int, draws: int, seed: int, ddof: int = 1) -> tuple[float, float]:
+    """Monte Carlo mean and standard error of E Σ_i (√ℓ_i − 1)² for Σ̂ ~ W_d(n − 1, I)/(n − ddof)."""
+    terms = frechet_cov_draws(d, n, draws, seed, ddof)
+    return float(terms.mean()), float(terms.std(ddof=1) / math.sqrt(draws))
+
+
 @functools.lru_cache(maxsize=None)
-def frechet_cov_term(d: int, n: int, draws: int, seed: int) -> tuple[float, float]:
-    """Monte Carlo mean and standard error of E Σ_i (√ℓ_i − 1)² for Σ̂ ~ W_d(n − 1, I)/(n − 1)."""
+def frechet_cov_draws(d: int, n: int, draws: int, seed: int, ddof: int = 1) -> np.ndarray:
+    """Per draw: Σ_i (√ℓ_i − 1)² for Σ̂ ~ W_d(n − 1, I)/(n − ddof) (Bartlett decomposition)."""
     k = n - 1
     rng = np.random.default_rng([seed, d, n, draws])
     if k >= d:  # Bartlett: W = L Lᵀ, L lower triangular, L_ii² ~ χ²_{k-i}, L_ij ~ N(0, 1) below
@@ -45,16 +55,18 @@ def frechet_cov_term(d: int, n: int, draws: int, seed: int) -> tuple[float, floa
     else:  # rank k < d: W = Zᵀ Z with Z of shape (k, d); d − k eigenvalues are 0
         root = rng.standard_normal((draws, k, d))
     gram = root @ np.swapaxes(root, 1, 2)  # same nonzero eigenvalues as W, and faster than an SVD
-    roots = np.sqrt(np.clip(np.linalg.eigvalsh(gram), 0.0, None) / k)  # √ℓ_i
+    roots = np.sqrt(np.clip(np.linalg.eigvalsh(gram), 0.0, None) / (n - ddof))  # √ℓ_i
     terms = ((roots - 1.0) ** 2).sum(axis=1) + (d - roots.shape[1])
-    return float(terms.mean()), float(terms.std(ddof=1) / math.sqrt(draws))
+    terms.flags.writeable = False  # cached: shared by every caller
+    return terms
 
 
 class Reference:
     """E[D_n] for n i.i.d. real samples, for one distance and dimension d."""
 
-    def __init__(self, d: int, draws: int | None = None, seed: int = 0) -> None:
+    def __init__(self, d: int, draws: int | None = None, seed: int = 0, ddof: int = 1) -> None:
         self.d = d  # draws and seed: Monte Carlo size and seed, for references that need them
+        self.ddof = ddof  # the trial's covariance estimator: 1 unbiased (Eq. 1), 0 MLE
 
     def expected(self, n: int) -> tuple[float, float]:
         """E[D_n] and its (Monte Carlo) standard error."""
@@ -93,12 +105,23 @@ class MeanReference(Reference):
 class FrechetReference(Reference):
     """D = squared Fréchet distance to N(0, I_d); covariance term by Monte Carlo."""
 
-    def __init__(self, d: int, draws: int | None = None, seed: int = 0) -> None:
-        super().__init__(d)
+    def __init__(self, d: int, draws: int | None = None, seed: int = 0, ddof: int = 1) -> None:
+        super().__init__(d, ddof=ddof)
         # one draw's relative spread is about 2/d, so 2e5/d² draws give ~0.5% (capped at small d)
         self.draws = draws or int(np.clip(200_000 // d**2, 50, 20_000))
         self.seed = seed
 
     def expected(self, n):
-        cov, se = frechet_cov_term(self.d, int(n), self.draws, self.seed)
+        cov, se = frechet_cov_term(self.d, int(n), self.draws, self.seed, self.ddof)
         return self.d / n + cov, se
+
+
+class W2Reference(FrechetReference):
+    """D = W2 = √(squared Fréchet distance) to N(0, I_d): the mean term ‖μ̂‖² ~ χ²_d/n drawn beside each covariance draw."""
+
+    def expected(self, n):
+        n = int(n)
+        cov = frechet_cov_draws(self.d, n, self.draws, self.seed, self.ddof)
+        mean_sq = np.random.default_rng([self.seed, self.d, n, self.draws, 1]).chisquare(self.d, self.draws) / n
+        w2 = np.sqrt(mean_sq + cov)
+        return float(w2.mean()), float(w2.std(ddof=1) / math.sqrt(self.draws))

@@ -114,3 +114,25 @@ def linreg_accumulate_error(generations: int, d: int, sigma: float, T: int, lam:
         steps = lam * sigma**2 * d / (i * (i * T - d - 1))
     steps[0] = ols_error(d, sigma, T)
     return np.cumsum(steps)
+
+
+def linreg_accumulate_real_error(generations: int, d: int, sigma: float, T: int, lam: float = 1.0) -> np.ndarray:
+    """Expected excess test error of generations 1..G when real data accumulate too (fixed design, n_ini = n_r = n_s = T).
+
+    Every block of the pool is X with its own noise: generation 1's real labels, t − 1 fresh real
+    blocks and the t − 1 synthetic blocks y = Xŵ_j + √λE. With A = (XᵀX)⁻¹Xᵀ and B_t = 2t − 1 blocks,
+    (2t − 1) δ_t = Σ_{j ≤ t} A E^real_j + Σ_{j < t} (δ_j + √λ A E^syn_j): each δ_t is a linear
+    combination of independent noise terms, so E‖δ_t‖² = σ²d/(T − d − 1) · Σ (coefficient² · its variance
+    factor: 1 real, λ synthetic), computed exactly from the coefficients.
+    """
+    e = ols_error(d, sigma, T)
+    G = generations
+    coef = np.zeros((G, 2 * G - 1))  # columns: real noises 1..G, synthetic noises 1..G-1
+    weight = np.r_[np.ones(G), np.full(G - 1, lam)]
+    for t in range(1, G + 1):
+        row = np.zeros(2 * G - 1)
+        row[:t] = 1.0
+        row[G:G + t - 1] = 1.0
+        row += coef[:t - 1].sum(axis=0)
+        coef[t - 1] = row / (2 * t - 1)
+    return e * (coef**2 @ weight)

@@ -3,9 +3,11 @@
 `madray reproduce --list` shows the catalogue: name, paper and figure/section, the claim, the
 measured laptop cost and whether the deep (torch) families are needed. `madray reproduce NAME`
 runs the entry's sweep from sweeps/reproduce/ (resumable like `madray run`: the same command on
-the same --out continues an interrupted run), then prints PASS or FAIL with every tested number,
-its standard error and the reference, and writes <out>/<sweep name>/reproduce.md with the figure
-beside the claim. Exit status: 0 PASS, 1 FAIL or a failed trial, 2 a usage or config error.
+the same --out continues an interrupted run), then prints PASS, FAIL, NOT STEADY or INCONCLUSIVE
+with every tested number, its standard error, the reference and the smallest effect the run could
+detect, and writes <out>/<sweep name>/reproduce.md with the figure beside the claim. Exit status:
+0 PASS, 1 FAIL or a failed trial, 2 a usage or config error, 3 NOT STEADY or INCONCLUSIVE (run more
+generations or replicates).
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import argparse
 
 from madray.errors import ConfigError
 from madray.reproduce import EXPERIMENTS, run_experiment
+from madray.reproduce.base import FAIL
 from madray.reproduce.run import SCALES
 
 
@@ -51,4 +54,6 @@ def run(args: argparse.Namespace) -> int:
     print(f"report page: {outcome.page}")
     if outcome.failed:
         print(f"{len(outcome.failed)} trial(s) failed: " + "; ".join(f"{k}: {v}" for k, v in outcome.failed.items()))
-    return 0 if outcome.verdict.passed and not outcome.failed else 1
+    if outcome.failed or outcome.verdict.status == FAIL:
+        return 1
+    return 0 if outcome.verdict.passed else 3

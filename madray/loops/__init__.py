@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from madray.config import ConfigError, TrialConfig, require
 from madray.loops.accumulate import Accumulate
+from madray.loops.accumulate_real import AccumulateReal
 from madray.loops.accumulate_subsample import AccumulateSubsample
 from madray.loops.base import Loop, LoopData
 from madray.loops.fresh_data import FreshData
@@ -19,6 +20,7 @@ LOOPS: dict[str, type[Loop]] = {
     "fresh_data": FreshData,
     "accumulate": Accumulate,
     "accumulate_subsample": AccumulateSubsample,
+    "accumulate_real": AccumulateReal,
     "memory": Memory,
     "mixture": Mixture,
 }

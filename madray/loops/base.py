@@ -25,6 +25,7 @@ class LoopData:
     fresh_real: Callable[[int], Batch]  # n new real samples for this generation
     synthetic: deque  # synthetic batches, oldest first; synthetic[-1] is from generation t-1
     rng: np.random.Generator  # for subsampling
+    real_of: Callable[[int, int], Batch] | None = None  # (generation j, n): j's fresh real draw, redrawn from its seed
 
 
 class Loop:
@@ -64,6 +65,11 @@ class Loop:
         return None
 
     no_ratio: ClassVar[str] = "no real samples per generation"  # why real_per_generation is None
+
+    @classmethod
+    def fresh_draws(cls, cfg: TrialConfig) -> int:
+        """New real samples drawn for each generation t >= 2 (a finite real pool runs out after n_ini + (G−1)·this)."""
+        return cls.real_per_generation(cfg) or 0
 
     @classmethod
     def train_size(cls, cfg: TrialConfig, t: int) -> int:

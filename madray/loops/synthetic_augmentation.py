@@ -24,5 +24,9 @@ class SyntheticAugmentation(FreshData):
                 f"loop {cls.name!r} reuses n_r of the n_ini = {cfg.n_ini} real samples; set n_r <= n_ini")
 
     @classmethod
+    def fresh_draws(cls, cfg):
+        return 0  # the fixed set comes from generation 1's real samples
+
+    @classmethod
     def build(cls, cfg, t, data: LoopData):
         return concat([head(data.real_initial, cfg.n_r), data.synthetic[-1]])

@@ -7,7 +7,10 @@ Metrics on `n_eval` samples per replicate (drawn with the trial's λ): modes cov
 `min_count` samples within 3 std), the fraction of high-quality samples (within
 3 std of some mode), the Wasserstein-2 distance to as many real samples, and precision, recall,
 density and coverage (k = `k`) in sample space against `n_ref` held real samples (MAD Fig. 12:
-"recall is the best diversity metric"). The held samples and their FAISS ReferenceSet are the
+"recall is the best diversity metric"), and Fig. 12's two other diversity measures: `total_variance`,
+"variance ... as the trace of covariance" (fn. 7) of the samples, and `modal_variance`, "the average
+variance of each mode": the trace of the covariance of the samples nearest each true mode that has at
+least `min_count` of them, averaged over those modes. The held samples and their FAISS ReferenceSet are the
 same for every trial and generation with the same truth (`shared_inputs`, built once per sweep).
 
 Oracles for curation (madray/curate): the score of a sample is minus its distance to the nearest true
@@ -72,7 +75,7 @@ def sample_mixture_truth(modes: np.ndarray, std: float, shape: tuple[int, ...], 
 class GaussianMixture(Family):
     name = "gmm"
     Params = Params
-    metric_names = ("modes_covered", "high_quality_frac", "wasserstein", *PRDC)
+    metric_names = ("modes_covered", "high_quality_frac", "wasserstein", *PRDC, "total_variance", "modal_variance")
 
     def __init__(self, cfg, shared=None):
         super().__init__(cfg, shared)
@@ -134,6 +137,15 @@ class GaussianMixture(Family):
         counts = np.stack([np.bincount(nearest[r][good[r]], minlength=len(self.modes)) for r in range(len(x))])
         return (counts >= self.params.min_count).sum(axis=1), good.mean(axis=1)
 
+    def variances(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Per replicate: tr Cov of all samples, and the mean over populated true modes of tr Cov of their samples."""
+        _, nearest = self.nearest_mode(x)
+        total = np.trace(np.stack([np.cov(r, rowvar=False) for r in x]), axis1=1, axis2=2)
+        modal = [np.mean([np.trace(np.cov(r[nearest[i] == m], rowvar=False)) for m in np.unique(nearest[i])
+                          if (nearest[i] == m).sum() >= max(self.params.min_count, 2)] or [np.nan])
+                 for i, r in enumerate(x)]
+        return total, np.asarray(modal)
+
     def evaluate(self, state, rng):
         fake = self.evaluation_sample(state, rng)["x"]
         metrics = {}
@@ -143,4 +155,6 @@ class GaussianMixture(Family):
             real = self.sample_real(self.params.n_eval, rng)["x"]  # drawn after the fake ones, same stream
             metrics["wasserstein"] = np.asarray([wasserstein_samples(f, r) for f, r in zip(fake, real)])
         metrics.update(reference_scores(self.shared, list(fake), None, self.wanted))
+        if self.wanted & {"total_variance", "modal_variance"}:
+            metrics["total_variance"], metrics["modal_variance"] = self.variances(fake)
         return metrics

@@ -32,6 +32,7 @@ from madray.features.lenet import LeNet, LeNetConfig, class_probabilities, extra
 from madray.metrics.knn import ReferenceSet
 from madray.metrics.registry import reference_metrics
 from madray.metrics.scores import reference_scores
+from madray.models.real_pool import warn_if_pool_resampled
 from madray.models.torch_family import TorchFamily, TorchParams
 from madray.torch_utils import Tensors, configure
 
@@ -91,6 +92,7 @@ class ImageFamily(TorchFamily):
             raise ConfigError(f"params.{cfg.family}.path = {p.path!r}: {e}") from None
         require_pool(cfg, pool, "real images")
         require(p.n_ref <= held, f"params.{cfg.family}.n_ref", p.n_ref, f"the held-out set has {held} images")
+        warn_if_pool_resampled(cfg, pool)  # fresh data beyond the pool is resampled data
 
     @classmethod
     def floats_per_sample(cls, params):

@@ -4,6 +4,10 @@ Encoder and decoder are MLPs (784 → hidden → latent); the decoder outputs Be
 probabilities. Loss: the negative ELBO, −E_q[log p(x|z)] + KL(q(z|x) ‖ N(0, I)) (Eq. 10 of
 Kingma & Welling), per image. Sampling bias λ is the latent temperature: z ~ N(0, λI), and the
 sample is the decoder's mean image (no pixel noise).
+
+Metrics: the image families' FID and precision/recall/density/coverage, and `nelbo`, the negative ELBO
+of the held-out real images in nats per image (one seeded latent draw per image): Gerstgrasser et al.'s
+measure is the test loss on held-out real data.
 """
 
 from __future__ import annotations
@@ -11,12 +15,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import ClassVar
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from madray.models.image_family import ImageFamily, ImageParams
-from madray.torch_utils import descend, run_steps
+from madray.torch_utils import descend, replicate, run_steps, seeded, seeds
 
 PIXELS = 28 * 28
 
@@ -60,6 +65,23 @@ def negative_elbo(enc: Encoder, dec: nn.Module, x: torch.Tensor) -> torch.Tensor
 class VAE(ImageFamily):
     name = "vae"
     Params = Params
+    metric_names = (*ImageFamily.metric_names, "nelbo")
+
+    def evaluate(self, state, rng):
+        metrics = super().evaluate(state, rng)
+        if "nelbo" in self.wanted:
+            metrics["nelbo"] = self.heldout_nelbo(state, rng)
+        return metrics
+
+    def heldout_nelbo(self, state, rng) -> np.ndarray:
+        """Per replicate: mean −ELBO (nats per image) of every held-out real image."""
+        held = torch.from_numpy(self.shared.split.held_x.astype(np.float32) / 255.0).to(self.device)
+        out = []
+        for r, seed in enumerate(seeds(rng, self.replicates)):
+            modules = self.modules(replicate(state, r))
+            with seeded(seed, self.device), torch.no_grad():
+                out.append(float(negative_elbo(modules["encoder"].eval(), modules["decoder"].eval(), held)))
+        return np.asarray(out)
 
     def build(self):
         p = self.params

@@ -5,11 +5,18 @@ call it on a shrunk run and on a manipulated table. It states each quantity it t
 `Finding`: the measured value, its standard error over replicates, the reference (a closed form
 or a direction) and whether the value agrees with it. Two tolerances, both in standard errors:
 a value *matches* a closed form when it is within Z_MATCH SE of it; a *direction* holds when the
-difference lies beyond Z_DIRECTION SE on the claimed side.
+difference lies beyond Z_DIRECTION SE on the claimed side. Each finding also states the smallest
+effect the run could detect (`detectable`: the deviation its test catches with probability
+POWER, (z + z_POWER)·SE), so a PASS says how large a wrong implementation's error could hide.
+
+A verdict is PASS, FAIL, NOT STEADY (a steady-state quantity read from a window that still
+drifts: run more generations) or INCONCLUSIVE (the run is too small to detect the predicted
+effect); only PASS exits 0.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,11 +25,17 @@ from typing import Callable
 import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
+from scipy.stats import norm
 
+from madray.config import KNOB_COLUMNS
 from madray.errors import DataError
 
 Z_MATCH = 4.0  # |value − closed form| ≤ 4 SE: a false FAIL has probability ~6e-5 per finding
 Z_DIRECTION = 2.0  # a claimed inequality must hold by more than 2 SE (one-sided ~2%)
+Z_STEADY = 4.0  # |drift_z| above this: the steady window still holds the approach to the steady state
+POWER = 0.8  # `detectable` is the effect a finding's test catches with this probability
+Z_POWER = float(norm.ppf(POWER))
+PASS, FAIL, NOT_STEADY, INCONCLUSIVE = "PASS", "FAIL", "NOT STEADY", "INCONCLUSIVE"
 SWEEPS = Path(__file__).resolve().parents[2] / "sweeps" / "reproduce"
 
 
@@ -35,26 +48,41 @@ class Finding:
     se: float
     reference: str
     ok: bool
+    detectable: float = float("nan")  # smallest deviation from the reference the test catches with probability POWER
+    outcome: str = ""  # NOT_STEADY or INCONCLUSIVE where ok is False for that reason; "" otherwise
+
+    @property
+    def result(self) -> str:
+        return "ok" if self.ok else (self.outcome or FAIL)
 
     def line(self) -> str:
-        se = f" ± {self.se:.3g} (SE)" if np.isfinite(self.se) else ""
-        return f"[{'ok' if self.ok else 'FAIL'}] {self.quantity} = {self.value:.4g}{se}; reference: {self.reference}"
+        se = f" ± {self.se:.3g} (SE)" if np.isfinite(self.se) else " (no SE)"
+        mde = f"; detects ≥ {self.detectable:.3g}" if np.isfinite(self.detectable) else ""
+        return f"[{self.result}] {self.quantity} = {self.value:.4g}{se}; reference: {self.reference}{mde}"
 
 
 @dataclass(frozen=True)
 class Verdict:
-    """PASS when every finding agrees with its reference (and there is at least one)."""
+    """PASS when every finding agrees with its reference (and there is at least one); otherwise the
+    worst outcome among the findings: FAIL, then NOT STEADY, then INCONCLUSIVE."""
 
     name: str
     claim: str
     findings: tuple[Finding, ...]
 
     @property
+    def status(self) -> str:
+        results = {f.result for f in self.findings}
+        if not self.findings or FAIL in results:
+            return FAIL
+        return next((s for s in (NOT_STEADY, INCONCLUSIVE) if s in results), PASS)
+
+    @property
     def passed(self) -> bool:
-        return bool(self.findings) and all(f.ok for f in self.findings)
+        return self.status == PASS
 
     def text(self) -> str:
-        head = f"{'PASS' if self.passed else 'FAIL'}: {self.name}: {self.claim}"
+        head = f"{self.status}: {self.name}: {self.claim}"
         return "\n".join([head, *(f"  {f.line()}" for f in self.findings)])
 
 
@@ -91,23 +119,31 @@ def mean_se(values) -> tuple[float, float]:
     return float(v.mean()), float(v.std(ddof=1) / math.sqrt(len(v))) if len(v) > 1 else float("nan")
 
 
-def matches(quantity: str, value: float, se: float, reference: float, source: str) -> Finding:
-    """value within Z_MATCH standard errors of a closed form."""
+def smallest_detectable(se: float, z: float) -> float:
+    """The deviation a test at z standard errors catches with probability POWER (one side)."""
+    return (z + Z_POWER) * se
+
+
+def matches(quantity: str, value: float, se: float, reference: float, source: str, reference_se: float = 0.0) -> Finding:
+    """value within Z_MATCH standard errors of a closed form (or of a Monte Carlo reference with its own SE)."""
+    se = math.hypot(se, reference_se)
     ok = bool(np.isfinite(value) and abs(value - reference) <= Z_MATCH * se)
-    return Finding(quantity, value, se, f"{source} = {reference:.4g} (within {Z_MATCH:g} SE)", ok)
+    ref = f"{reference:.4g} ± {reference_se:.2g}" if reference_se else f"{reference:.4g}"
+    return Finding(quantity, value, se, f"{source} = {ref} (within {Z_MATCH:g} SE)", ok, smallest_detectable(se, Z_MATCH))
 
 
 def exceeds(quantity: str, difference: float, se: float, claim: str) -> Finding:
     """A claimed inequality written as difference > 0; it holds beyond Z_DIRECTION standard errors.
 
-    Without a standard error (one replicate, as in the deep families' laptop runs) only the sign
-    is tested, and the reference says so.
+    Without a standard error (one replicate) a sign cannot tell the loop from seed-to-seed noise:
+    the finding is INCONCLUSIVE (run replicates ≥ 2), whatever the sign.
     """
     if not np.isfinite(se):
-        return Finding(quantity, difference, se, f"direction: {claim}, i.e. > 0 (sign only: one replicate, no SE)",
-                       bool(np.isfinite(difference) and difference > 0))
+        return Finding(quantity, difference, se, f"direction: {claim}, i.e. > 0; one replicate: no SE, so no test "
+                       "(run replicates >= 2)", False, outcome=INCONCLUSIVE)
     ok = bool(np.isfinite(difference) and difference > Z_DIRECTION * se)
-    return Finding(quantity, difference, se, f"direction: {claim}, i.e. > {Z_DIRECTION:g} SE above 0", ok)
+    return Finding(quantity, difference, se, f"direction: {claim}, i.e. > {Z_DIRECTION:g} SE above 0", ok,
+                   smallest_detectable(se, Z_DIRECTION))
 
 
 def decline(df: pd.DataFrame, metric: str, label: str, claim: str) -> Finding:
@@ -131,7 +167,42 @@ def final_gap(df: pd.DataFrame, metric: str, high: dict, low: dict, claim: str) 
 def below(quantity: str, value: float, se: float, bound: float, claim: str) -> Finding:
     """value < bound beyond Z_DIRECTION standard errors."""
     ok = bool(np.isfinite(value) and bound - value > Z_DIRECTION * se)
-    return Finding(quantity, value, se, f"direction: {claim} (< {bound:.4g} by > {Z_DIRECTION:g} SE)", ok)
+    return Finding(quantity, value, se, f"direction: {claim} (< {bound:.4g} by > {Z_DIRECTION:g} SE)", ok,
+                   smallest_detectable(se, Z_DIRECTION))
+
+
+def steady(table: pd.DataFrame, label: str = "") -> Finding:
+    """The largest |drift_z| of a steady-state table (`steady_state`, `effective_sample_size`): NOT STEADY above Z_STEADY.
+
+    A window that still drifts makes every steady-state number of the check a transient one."""
+    if table.empty or table["drift_z"].isna().all():
+        return missing(f"{label}steady window", "no drift_z: fewer than 2 generations in the steady window")
+    worst = table.loc[table["drift_z"].abs().idxmax()]
+    cell = ", ".join(f"{k}={worst[k]}" for k in KNOB_COLUMNS if k in table and table[k].nunique() > 1)
+    z = float(worst["drift_z"])
+    ok = abs(z) <= Z_STEADY
+    return Finding(f"{label}largest |drift_z| over {len(table)} trial(s){f' ({cell})' if cell else ''}, "
+                   f"window generations {int(worst['steady_from'])}-{int(worst['steady_to'])}", z, 1.0,
+                   f"steady state: |drift_z| ≤ {Z_STEADY:g} (late half of the window minus the early half, in SE); "
+                   "above it run more generations", ok, Z_STEADY, "" if ok else NOT_STEADY)
+
+
+def inconclusive(finding: Finding, why: str) -> Finding:
+    return dataclasses.replace(finding, ok=False, outcome=INCONCLUSIVE, reference=f"{finding.reference}; {why}")
+
+
+def precise(finding: Finding, effect: float, what: str) -> Finding:
+    """A "no difference" finding means something only if it could have seen `effect`: INCONCLUSIVE otherwise."""
+    if finding.ok and not finding.detectable <= abs(effect):
+        return inconclusive(finding, f"too noisy: {what} ({abs(effect):.3g}) is below what this run detects")
+    return finding
+
+
+def powered(finding: Finding, effect: float, what: str) -> Finding:
+    """A direction that fails where the predicted `effect` is below what the run detects is INCONCLUSIVE, not FAIL."""
+    if not finding.ok and not finding.outcome and not finding.detectable <= abs(effect):
+        return inconclusive(finding, f"too small a run: {what} ({abs(effect):.3g}) is below what it detects")
+    return finding
 
 
 def missing(quantity: str, why: str) -> Finding:

@@ -1,4 +1,4 @@
-"""GMM reproduction: MAD §4, Figs. 4 and 12 (25-mode mixture in a fully synthetic loop)."""
+"""GMM reproduction: MAD App. C.1, Figs. 11–12 (25-mode mixture in a fully synthetic loop)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from madray.reproduce.base import Experiment, Verdict, decline
 
 
 def check_gmm(df: pd.DataFrame) -> Verdict:
-    """MAD Figs. 4/12: the fully synthetic GMM loop loses modes, and recall (diversity) falls with them."""
+    """MAD App. C.1, Figs. 11–12: the fully synthetic GMM loop loses modes, and recall (diversity) falls with them."""
     findings = [decline(df, "modes_covered", "fully synthetic", "modes are lost across generations"),
                 decline(df, "recall", "fully synthetic", "recall falls with the lost modes")]
     return GMM.verdict(findings)
@@ -17,7 +17,7 @@ def check_gmm(df: pd.DataFrame) -> Verdict:
 
 GMM = Experiment(
     name="mad_gmm_modes",
-    paper="MAD (Alemohammad et al. 2024) §4, Figs. 4 and 12",
+    paper="MAD (Alemohammad et al. 2024) App. C.1, Figs. 11–12",
     claim="A 25-mode Gaussian mixture refitted by EM on its own samples loses modes across generations, and its recall "
           "(the diversity metric) falls with them.",
     check=check_gmm,

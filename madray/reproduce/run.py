@@ -46,16 +46,18 @@ def experiment_sweep(exp: Experiment, scale: str = "laptop", overrides: list[str
 
 def write_page(exp: Experiment, verdict: Verdict, figure: str, root: str, scale: str) -> str:
     """The report page: the claim beside the figure, then the findings with their SEs and references."""
-    rows = [{"quantity": f.quantity, "value": f.value, "SE": f.se, "reference": f.reference, "result": "ok" if f.ok else "FAIL"}
-            for f in verdict.findings]
+    rows = [{"quantity": f.quantity, "value": f.value, "SE": f.se, "reference": f.reference,
+             "smallest detectable": f.detectable, "result": f.result} for f in verdict.findings]
     page = [
-        f"# {'PASS' if verdict.passed else 'FAIL'}: `{exp.name}` ({exp.paper})",
+        f"# {verdict.status}: `{exp.name}` ({exp.paper})",
         f"<table><tr><td width=\"40%\"><b>Claim.</b> {exp.claim}<br><br><b>Scale.</b> {scale}. {exp.note}</td>"
         f"<td><img src=\"{os.path.basename(figure)}\" width=\"100%\"></td></tr></table>",
         "## Findings",
         markdown_table(pd.DataFrame(rows)),
         f"Results: `{root}` (`madray report {root}` for every metric and figure). Tolerances: a closed form "
-        "must be matched within 4 standard errors over replicates; a direction must hold by more than 2.",
+        "must be matched within 4 standard errors over replicates; a direction must hold by more than 2; "
+        "'smallest detectable' is the deviation each test catches with probability 0.8; a steady-state window "
+        "with |drift_z| > 4 is NOT STEADY.",
     ]
     path = os.path.join(root, PAGE)
     with open(path, "w") as f:

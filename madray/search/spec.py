@@ -4,7 +4,7 @@
       knob: n_s                 # any numeric knob (n_s, n_r, n_ini, lam, K, p) or <family>.<param>
       range: [10, 3000]         # lo < hi, both validated as trial configs of every grid point
       scale: log                # log (default for integer knobs, the sizes) or linear
-      statistic: ratio          # n_e / n_r (MAD Eq. 3), or final:<metric> (final-generation mean)
+      statistic: ratio          # n_e / n_r (MAD Eq. 3; ratio:w2 matches E[W2] instead of E[W2²]), or final:<metric>
       threshold: 1.0            # the boundary: statistic = threshold
       admissible: above         # which side of the threshold is admissible (n_e / n_r >= 1: above)
       tolerance: 0.1            # stop when the bracket is this narrow (relative, see `width`)
@@ -32,6 +32,7 @@ from madray.spec import TRACKING, Sweep, parse_sweep, read_spec
 
 RATIO = "ratio"
 FINAL = "final:"
+RATIOS = {RATIO: "frechet", f"{RATIO}:w2_squared": "w2_squared", f"{RATIO}:w2": "w2"}  # statistic -> n_e's distance
 # The TrialConfig fields a search can move: the numeric knobs (n_ini, n_r, n_s, lam, K, p), not the seed.
 # (curate_<key> columns are knobs of the nested `curate:` section, not top-level keys: not searchable here.)
 _HINTS = typing.get_type_hints(TrialConfig)
@@ -66,8 +67,9 @@ class SearchSpec:
                 ">= 2 (the two ends of the range come first)")
         require(self.max_replicates is None or self.max_replicates >= 1, "search.max_replicates",
                 self.max_replicates, ">= 1")
-        require(self.statistic == RATIO or (self.statistic.startswith(FINAL) and len(self.statistic) > len(FINAL)),
-                "search.statistic", self.statistic, f"{RATIO} (n_e / n_r) or {FINAL}<metric>, e.g. final:trace_cov")
+        require(self.statistic in RATIOS or (self.statistic.startswith(FINAL) and len(self.statistic) > len(FINAL)),
+                "search.statistic", self.statistic,
+                f"{', '.join(RATIOS)} (n_e / n_r matching E[W2²] or E[W2]) or {FINAL}<metric>, e.g. final:trace_cov")
         require(math.isfinite(self.threshold), "search.threshold", self.threshold, "a finite number")
 
 
@@ -130,7 +132,7 @@ def _check_statistic(search: SearchSpec, sweep: Sweep) -> None:
     """The statistic must be one every grid point's family reports."""
     for cfg in sweep.trials:
         reported = cfg.metrics or family_class(cfg.family).metric_names
-        if search.statistic == RATIO:
+        if search.statistic in RATIOS:
             require(cfg.family == "gaussian" and "frechet" in reported, "search.statistic", search.statistic,
                     f"n_e / n_r needs the gaussian family reporting frechet (trial {cfg.trial_id}: {cfg.family}, "
                     f"metrics {', '.join(reported)}); use final:<metric> for other families")
