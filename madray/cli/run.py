@@ -13,7 +13,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from madray.spec import DEFAULT_MAX_TRIALS, load_sweep
+from madray.spec import DEFAULT_MAX_SWEEP_BYTES, DEFAULT_MAX_TRIALS, MAX_BYTES_ENV, load_sweep
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -25,6 +25,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="override a sweep key (YAML value), e.g. --set generations=5 --set params.gaussian.d=10")
     p.add_argument("--max-trials", type=int, default=DEFAULT_MAX_TRIALS, metavar="N",
                    help="refuse a grid of more than N points, counted before it is expanded (default: %(default)s)")
+    p.add_argument("--max-sweep-bytes", type=int, default=None, metavar="N",
+                   help=f"refuse a sweep file larger than N bytes (default: ${MAX_BYTES_ENV}, else "
+                        f"{DEFAULT_MAX_SWEEP_BYTES:,})")
     p.add_argument("--force", action="store_true",
                    help="run even if a trial's memory estimate exceeds this machine's memory")
     p.add_argument("--dry-run", action="store_true",
@@ -68,7 +71,8 @@ def run_options(args: argparse.Namespace) -> dict:
 
 
 def run(args: argparse.Namespace) -> int:
-    sweep = load_sweep(args.sweep, args.overrides, max_trials=args.max_trials, force=args.force)
+    sweep = load_sweep(args.sweep, args.overrides, max_trials=args.max_trials, force=args.force,
+                       max_bytes=args.max_sweep_bytes)
     if args.dry_run:
         print_dry_run(sweep, args.out)
         return 0

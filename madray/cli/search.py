@@ -33,7 +33,7 @@ def print_plan(plan, out: str) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    plan = load_search(args.sweep, args.overrides)
+    plan = load_search(args.sweep, args.overrides, max_bytes=args.max_sweep_bytes)
     if args.dry_run:
         print_plan(plan, args.out)
         return 0

@@ -9,6 +9,7 @@ from __future__ import annotations
 import importlib
 
 from madray.config import ConfigError, TrialConfig, require
+from madray.errors import brief
 from madray.models.base import Family
 
 FAMILIES: dict[str, str] = {
@@ -25,7 +26,7 @@ FAMILIES: dict[str, str] = {
 
 def family_class(name: str) -> type[Family]:
     if name not in FAMILIES:
-        raise ConfigError(f"family = {name!r} is not a known model family; known: {', '.join(FAMILIES)}")
+        raise ConfigError(f"family = {brief(name)} is not a known model family; known: {', '.join(FAMILIES)}")
     module, _, attr = FAMILIES[name].partition(":")
     return getattr(importlib.import_module(module), attr)
 
@@ -34,7 +35,7 @@ def validate_family(cfg: TrialConfig) -> None:
     cls = family_class(cfg.family)
     for m in cfg.metrics:
         require(m in cls.metric_names, "metrics", list(cfg.metrics),
-                f"family {cfg.family!r} reports {', '.join(cls.metric_names)}; {m!r} is not one of them")
+                f"family {cfg.family!r} reports {', '.join(cls.metric_names)}; {brief(m)} is not one of them")
     cls.validate(cfg)
 
 

@@ -161,6 +161,7 @@ def parse_search(spec: Any, source: str = "<sweep>") -> SearchSweep:
     return SearchSweep(sweep=sweep, search=search, integer=kind is int, ends=(ends[0], ends[1]))
 
 
-def load_search(path: str | Path, overrides: list[str] | None = None) -> SearchSweep:
-    """Read a sweep file with a `search:` section (`yaml.safe_load`), apply overrides and validate it."""
-    return parse_search(read_spec(path, overrides), str(path))
+def load_search(path: str | Path, overrides: list[str] | None = None, max_bytes: int | None = None) -> SearchSweep:
+    """Read a sweep file with a `search:` section (`yaml.safe_load`, at most `max_bytes`), apply overrides
+    and validate it."""
+    return parse_search(read_spec(path, overrides, max_bytes), str(path))
