@@ -5,11 +5,13 @@ import warnings
 from pathlib import Path
 
 import numpy as np
+import psutil
 import pytest
 import ray
 import yaml
 from ray.cluster_utils import Cluster
 from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+from helpers import is_loopback, listening
 from threadpoolctl import threadpool_limits
 
 import madray
@@ -18,6 +20,7 @@ from madray.sweep import run_sweep
 from madray.trial import run_trial
 
 pytestmark = pytest.mark.slow  # everyday runs: pytest -m "not slow"
+LOOPBACK = "127.0.0.1"
 
 # Trials long enough (fresh real samples are drawn, not checkpointed) that the first outlasts the start of the
 # second node's trainable actor: a trial that finishes first hands its reused actor to the next pending trial.
@@ -29,13 +32,19 @@ SWEEP = {
 
 
 @pytest.fixture()
-def two_worker_cluster():
-    """A head without CPUs (it runs the driver) and two 1-CPU worker nodes, on this machine."""
+def two_worker_cluster(monkeypatch):
+    """A head without CPUs (it runs the driver) and two 1-CPU worker nodes, on this machine, every node
+    on 127.0.0.1 as the embedded Ray is (Cluster's default is the machine's own address)."""
     ray.shutdown()
-    cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 0})
-    workers = [cluster.add_node(num_cpus=1) for _ in range(2)]
+    # As madray's embedded Ray does (README, Security): with ENABLE_RAY_CLUSTER on, ray.init(address=
+    # "127.0.0.1:port") would replace 127.0.0.1 by the machine's address and miss the loopback GCS.
+    monkeypatch.setattr(ray._private.ray_constants, "ENABLE_RAY_CLUSTER", False)
+    cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 0, "node_ip_address": LOOPBACK})
+    workers = [cluster.add_node(num_cpus=1, node_ip_address=LOOPBACK) for _ in range(2)]
     cluster.wait_for_nodes()
     ray.init(address=cluster.address, logging_level="WARNING")
+    outside = [s for s in listening(psutil.Process()) if not is_loopback(s[1])]
+    assert not outside, f"cluster nodes listening beyond loopback: {outside}"
     # Warm a worker process on each node (imports included), so that the second trainable actor starts
     # while the first trial still runs; otherwise one reused actor may take every trial.
     def import_trainable() -> str:  # local: pickled by value, workers cannot import this test module

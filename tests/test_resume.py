@@ -64,14 +64,16 @@ def test_encode_roundtrip_with_torch_state_and_no_pickle():
         encode({**saved, "state": {"bad": {"a": np.ones(2)}}})
 
 
-def test_store_keeps_the_newest_and_skips_unreadable_files(tmp_path):
+def test_store_keeps_the_newest_two_and_skips_unreadable_files(tmp_path):
     store = CheckpointStore(str(tmp_path))
     saved = {"generation": 1, "state": {"m": np.ones(2)}, "real_initial": {}, "synthetic": []}
-    store.save("t", saved)
-    store.save("t", {**saved, "generation": 2})
-    assert store.generations("t") == [2]
-    Path(store.path("t", 3)).write_bytes(b"half a file")  # not how we write, but never trust a file
-    assert store.load_latest("t")["generation"] == 2
+    for generation in (1, 2, 3):
+        store.save("t", {**saved, "generation": generation})
+    assert store.generations("t") == [3, 2]  # the previous one stays as the fallback
+    Path(store.path("t", 4)).write_bytes(b"half a file")  # not how we write, but never trust a file
+    warnings = []
+    assert store.load_latest("t", warn=warnings.append)["generation"] == 3
+    assert len(warnings) == 1 and store.path("t", 4) in warnings[0]
     assert store.load_latest("other") is None
 
 

@@ -36,7 +36,7 @@ import pyarrow.parquet as pq
 import yaml
 
 from madray.errors import DataError
-from madray.results.integrity import check_files, reference_schema
+from madray.results.integrity import check_files, no_results_yet, reference_schema
 from madray.results.schema import PARTITION_COLUMN, file_schema
 
 RESULTS_DIR = "results"
@@ -142,6 +142,8 @@ def results_path(path: str) -> tuple[pafs.FileSystem, str]:
     inner = join(root, RESULTS_DIR)
     if fs.get_file_info(inner).type == pafs.FileType.Directory:
         return fs, inner
+    if fs.get_file_info(join(root, SWEEP_FILE)).type == pafs.FileType.File:  # HOOK(faults): a run with no results yet
+        raise no_results_yet(path, root)
     return fs, root
 
 
@@ -157,9 +159,11 @@ def load_table(path: str) -> pa.Table:
     """Every results file of a sweep, each checked against the sweep's schema first (DataError if not)."""
     fs, root = results_path(path)
     files = _data_files(fs, root)
+    folder = sweep_folder(root)
+    if not files and fs.get_file_info(join(folder, SWEEP_FILE)).type == pafs.FileType.File:  # HOOK(faults)
+        raise no_results_yet(path, folder)
     if not files:
         raise FileNotFoundError(f"no madray results at {path!r}: no Parquet files under {root}")
-    folder = sweep_folder(root)
     sweep_text = _read_text(fs, join(folder, SWEEP_FILE))
     trial_ids = _trial_ids(sweep_text) if sweep_text is not None else None
     expected = reference_schema(_read_bytes(fs, join(folder, SCHEMA_FILE)), fs, files)
