@@ -462,6 +462,11 @@ def describe_file(path: Path) -> str:
     return f"a symbolic link to {os.path.realpath(path)}, {what}" if path.is_symlink() else what
 
 
+def _named(path: Path) -> str:
+    """The path, and where it leads if it is a symbolic link."""
+    return f"{path} (a symbolic link to {os.path.realpath(path)})" if path.is_symlink() else str(path)
+
+
 def _read_capped(path: Path, limit: int) -> bytes:
     """The file's bytes, refused unread if it is a device or larger than `limit` (a pipe: read to limit + 1)."""
     mode = path.stat().st_mode
@@ -515,14 +520,14 @@ def read_sweep_file(path: Path, max_bytes: int | None = None) -> Any:
     try:
         text = _read_capped(path, limit).decode("utf-8")
     except UnicodeDecodeError as e:
-        raise ConfigError(f"{path}: not UTF-8 text (byte {e.object[e.start]:#04x} at offset {e.start}); "
+        raise ConfigError(f"{_named(path)}: not UTF-8 text (byte {e.object[e.start]:#04x} at offset {e.start}); "
                           f"save the sweep file as UTF-8") from None
     except OSError as e:
         raise ConfigError(f"{path}: cannot be read: {e.strerror}") from None
     try:
         doc = read_yaml(text)
     except yaml.YAMLError as e:
-        raise ConfigError(f"{path}: not valid YAML: {_yaml_problem(e)}") from None
+        raise ConfigError(f"{_named(path)}: not valid YAML: {_yaml_problem(e)}") from None
     _check_is_sweep(doc, path)
     return doc
 
