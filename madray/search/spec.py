@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from madray.config import KNOB_COLUMNS, ConfigError, TrialConfig, from_mapping, require
+from madray.errors import brief
 from madray.models import FAMILIES, family_class
 from madray.spec import Sweep, parse_sweep, read_spec
 
@@ -147,7 +148,7 @@ def parse_search(spec: Any, source: str = "<sweep>") -> SearchSweep:
     search = from_mapping(SearchSpec, spec["search"], "search")
     kind = knob_type(search.knob)
     if search.knob in (rest.get("grid") or {}):
-        raise ConfigError(f"search.knob = {search.knob!r} is also a grid axis; search it or grid it, not both")
+        raise ConfigError(f"search.knob = {brief(search.knob)} is also a grid axis; search it or grid it, not both")
     if search.scale is None:
         search = dataclasses.replace(search, scale="log" if kind is int else "linear")
     lo, hi = search.range
