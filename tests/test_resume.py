@@ -101,7 +101,9 @@ SWEEP = {  # accumulate: the checkpoint must carry the whole synthetic pool
 
 def _snapshot(root: Path) -> dict:
     files = {p: p.stat().st_mtime_ns for p in root.glob("results/trial_id=*/gen-*.parquet")}
-    checkpointed = {p.parent.name: int(p.stem[4:]) for p in root.glob("checkpoints/*/gen-*.npz")}
+    checkpointed: dict[str, int] = {}
+    for p in root.glob("checkpoints/*/gen-*.npz"):  # a trial keeps its newest checkpoint and the one before
+        checkpointed[p.parent.name] = max(checkpointed.get(p.parent.name, 0), int(p.stem[4:]))
     return files, checkpointed
 
 
