@@ -9,9 +9,9 @@ import psutil
 import pytest
 import ray
 import yaml
+from helpers import is_loopback, listening
 from ray.cluster_utils import Cluster
 from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
-from helpers import is_loopback, listening
 from threadpoolctl import threadpool_limits
 
 import madray

@@ -21,10 +21,11 @@ from madray.cli.main import build_parser, main
 from madray.config import ConfigError
 from madray.errors import BRIEF_LIMIT, brief
 from madray.results.store import load_trial, prepare_output
-from madray.spec import ALIAS_BUDGET, MAX_BYTES_ENV, NAME_RULE, dump_sweep, expanded_size, load_sweep, parse_sweep
+from madray.spec import NAME_RULE, dump_sweep, load_sweep, parse_sweep
 from madray.sweep.checkpoint import CheckpointStore
 from madray.sweep.runner import results_schema
 from madray.sweep.trainable import run_config
+from madray.sweepfile import ALIAS_BUDGET, MAX_BYTES_ENV, expanded_size
 from madray.trial import run_trial
 
 BASE = {"name": "s", "family": "gaussian", "loop": "fully_synthetic", "generations": 2, "replicates": 2}
@@ -110,7 +111,7 @@ def _random_document(rng: random.Random) -> str:
             items.append(f"&n{i} [{', '.join(inner)}]")
             anchors.append(f"n{i}")
         else:
-            items.append(f"{{k{i}: {str(rng.randint(0, 9))}}}")
+            items.append(f"{{k{i}: {rng.randint(0, 9)}}}")
     return f"[{', '.join(items)}]"
 
 
@@ -326,7 +327,7 @@ def test_a_damaged_newest_checkpoint_falls_back_to_the_previous_one(tmp_path, ca
     capsys.readouterr()
     assert run_config(cfg, root, schema, None, lambda trial, summary: None) is None
     err = capsys.readouterr().err
-    assert f"checkpoint {newest}" in err and f"resuming from generation 3's checkpoint" in err, err
+    assert f"checkpoint {newest}" in err and "resuming from generation 3's checkpoint" in err, err
     rows = load_trial(root, cfg.trial_id).to_dict("records")
     want = sorted(run_trial(cfg), key=lambda r: (r["replicate"], r["generation"]))
     assert [{k: r[k] for k in w} for r, w in zip(rows, want)] == want and len(rows) == len(want)

@@ -13,7 +13,8 @@ from __future__ import annotations
 import argparse
 import sys
 
-from madray.spec import DEFAULT_MAX_SWEEP_BYTES, DEFAULT_MAX_TRIALS, MAX_BYTES_ENV, load_sweep
+from madray.spec import DEFAULT_MAX_TRIALS, load_sweep
+from madray.sweepfile import DEFAULT_MAX_SWEEP_BYTES, MAX_BYTES_ENV
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
