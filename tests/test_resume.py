@@ -123,6 +123,14 @@ def _kill_group(proc: subprocess.Popen) -> None:
     raise AssertionError("processes of the killed run are still alive")
 
 
+def _assert_rows_of_an_uninterrupted_run(df, sweep_file: Path) -> None:
+    assert len(df) == 3 * 4 * G and not df.duplicated(["trial_id", "replicate", "generation"]).any()
+    for cfg in load_sweep(sweep_file).trials:
+        ref = sorted(run_trial(cfg), key=lambda r: (r["replicate"], r["generation"]))
+        got = df[df["trial_id"] == cfg.trial_id]
+        np.testing.assert_array_equal(got["trace_cov"].to_numpy(), [r["trace_cov"] for r in ref])
+
+
 @pytest.mark.slow
 def test_sigkill_then_rerun_resumes_without_gaps_duplicates_or_recomputation(tmp_path):
     sweep_file = tmp_path / "kill.yaml"
@@ -145,7 +153,6 @@ def test_sigkill_then_rerun_resumes_without_gaps_duplicates_or_recomputation(tmp
     assert "resuming" in done.stdout
 
     df = madray.load_results(str(root))
-    assert len(df) == 3 * 4 * G and not df.duplicated(["trial_id", "replicate", "generation"]).any()
     after, _ = _snapshot(root)
     recomputed = []
     for path, mtime in before.items():
@@ -155,7 +162,28 @@ def test_sigkill_then_rerun_resumes_without_gaps_duplicates_or_recomputation(tmp
         elif after[path] != mtime:
             recomputed.append(path)
     assert len(recomputed) <= 3  # at most the one generation per trial written after its last checkpoint
-    for cfg in load_sweep(sweep_file).trials:  # the rows equal an uninterrupted run
-        ref = sorted(run_trial(cfg), key=lambda r: (r["replicate"], r["generation"]))
-        got = df[df["trial_id"] == cfg.trial_id]
-        np.testing.assert_array_equal(got["trace_cov"].to_numpy(), [r["trace_cov"] for r in ref])
+    _assert_rows_of_an_uninterrupted_run(df, sweep_file)
+
+
+@pytest.mark.slow
+def test_a_damaged_newest_checkpoint_after_sigkill_is_named_and_the_run_resumes(tmp_path):
+    """Issue 30 (7), end to end: the warning from the trial's Ray worker reaches the driver's output."""
+    sweep_file = tmp_path / "kill.yaml"
+    sweep_file.write_text(yaml.safe_dump(SWEEP))
+    out, root = tmp_path / "out", tmp_path / "out" / "killme"
+    cmd = [sys.executable, "-m", "madray.cli.main", "run", str(sweep_file), "--out", str(out)]
+    proc = subprocess.Popen(cmd, start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 120
+    while not any(2 < g < G // 2 for g in _snapshot(root)[1].values()):
+        assert proc.poll() is None and time.monotonic() < deadline, "the run ended before it could be killed"
+        time.sleep(0.02)
+    _kill_group(proc)
+    trial, generation = next((t, g) for t, g in _snapshot(root)[1].items() if 2 < g < G)
+    newest = root / "checkpoints" / trial / f"gen-{generation:06d}.npz"
+    newest.write_bytes(newest.read_bytes()[:1000])  # truncated
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    output = done.stdout + done.stderr
+    assert done.returncode == 0, output
+    assert f"checkpoint {newest}" in output and f"resuming from generation {generation - 1}'s checkpoint" in output, output
+    df = madray.load_results(str(root))
+    _assert_rows_of_an_uninterrupted_run(df, sweep_file)
