@@ -131,24 +131,30 @@ def _assert_rows_of_an_uninterrupted_run(df, sweep_file: Path) -> None:
         np.testing.assert_array_equal(got["trace_cov"].to_numpy(), [r["trace_cov"] for r in ref])
 
 
-@pytest.mark.slow
-def test_sigkill_then_rerun_resumes_without_gaps_duplicates_or_recomputation(tmp_path):
+def _run_and_kill(tmp_path: Path, after: int = 0) -> tuple[Path, Path, list[str]]:
+    """Start `madray run` on SWEEP and SIGKILL it once a trial has checkpointed a generation in
+    (after, G/2): the sweep file, the sweep folder and the command that resumes it."""
     sweep_file = tmp_path / "kill.yaml"
     sweep_file.write_text(yaml.safe_dump(SWEEP))
     out, root = tmp_path / "out", tmp_path / "out" / "killme"
     cmd = [sys.executable, "-m", "madray.cli.main", "run", str(sweep_file), "--out", str(out)]
-    env = dict(os.environ)
-    proc = subprocess.Popen(cmd, start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
+    proc = subprocess.Popen(cmd, start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 120
     # kill in the middle of a trial: a fast machine finishes a whole trial between two looser polls
-    while not any(0 < g < G // 2 for g in _snapshot(root)[1].values()):
+    while not any(after < g < G // 2 for g in _snapshot(root)[1].values()):
         assert proc.poll() is None and time.monotonic() < deadline, "the run ended before it could be killed"
         time.sleep(0.02)
     _kill_group(proc)
+    return sweep_file, root, cmd
+
+
+@pytest.mark.slow
+def test_sigkill_then_rerun_resumes_without_gaps_duplicates_or_recomputation(tmp_path):
+    sweep_file, root, cmd = _run_and_kill(tmp_path)
     before, checkpointed = _snapshot(root)
     assert any(0 < g < G for g in checkpointed.values()), checkpointed  # killed in the middle of a trial
 
-    done = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=300)
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stdout + done.stderr
     assert "resuming" in done.stdout
 
@@ -168,16 +174,7 @@ def test_sigkill_then_rerun_resumes_without_gaps_duplicates_or_recomputation(tmp
 @pytest.mark.slow
 def test_a_damaged_newest_checkpoint_after_sigkill_is_named_and_the_run_resumes(tmp_path):
     """Issue 30 (7), end to end: the warning from the trial's Ray worker reaches the driver's output."""
-    sweep_file = tmp_path / "kill.yaml"
-    sweep_file.write_text(yaml.safe_dump(SWEEP))
-    out, root = tmp_path / "out", tmp_path / "out" / "killme"
-    cmd = [sys.executable, "-m", "madray.cli.main", "run", str(sweep_file), "--out", str(out)]
-    proc = subprocess.Popen(cmd, start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.monotonic() + 120
-    while not any(2 < g < G // 2 for g in _snapshot(root)[1].values()):
-        assert proc.poll() is None and time.monotonic() < deadline, "the run ended before it could be killed"
-        time.sleep(0.02)
-    _kill_group(proc)
+    sweep_file, root, cmd = _run_and_kill(tmp_path, after=2)
     trial, generation = next((t, g) for t, g in _snapshot(root)[1].items() if 2 < g < G)
     newest = root / "checkpoints" / trial / f"gen-{generation:06d}.npz"
     newest.write_bytes(newest.read_bytes()[:1000])  # truncated
