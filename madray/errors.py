@@ -25,12 +25,14 @@ class BusyError(MadrayError, RuntimeError):
 
 # A value echoed in a message is cut to this size: a 50 MB name or a list of a million values would
 # otherwise be printed whole (and formatting it can cost more than the check that refused it).
+# Strings keep up to 200 characters: a path in a message must stay whole.
 _BRIEF = reprlib.Repr()
-_BRIEF.maxstring = _BRIEF.maxother = 60
+_BRIEF.maxstring = 200
+_BRIEF.maxother = 60
 _BRIEF.maxlong = 40
 _BRIEF.maxlist = _BRIEF.maxtuple = _BRIEF.maxdict = _BRIEF.maxset = 6
 _BRIEF.maxlevel = 3
-BRIEF_LIMIT = 200
+BRIEF_LIMIT = 240
 
 
 def brief(value: object) -> str:
