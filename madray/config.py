@@ -14,7 +14,7 @@ import typing
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Mapping
 
-from madray.errors import ConfigError
+from madray.errors import ConfigError, brief
 
 
 # --------------------------------------------------------------------------- generic parsing
@@ -46,15 +46,15 @@ def _coerce(value: Any, tp: Any, where: str) -> Any:
                 return _coerce(value, arg, where)
             except ConfigError:
                 pass
-        raise ConfigError(f"{where} = {value!r}: expected {' or '.join(_type_name(a) for a in args)}")
+        raise ConfigError(f"{where} = {brief(value)}: expected {' or '.join(_type_name(a) for a in args)}")
     if origin is tuple:
         if isinstance(value, str) or not isinstance(value, (list, tuple)):
-            raise ConfigError(f"{where} = {value!r}: expected a list")
+            raise ConfigError(f"{where} = {brief(value)}: expected a list")
         (item_tp, _) = typing.get_args(tp)
         return tuple(_coerce(v, item_tp, f"{where}[{i}]") for i, v in enumerate(value))
     if tp is float and isinstance(value, (int, float)) and not isinstance(value, bool):
         if not math.isfinite(value):  # YAML `.inf`, `.nan` and `1e400` (which parses as inf)
-            raise ConfigError(f"{where} = {value!r}: expected a finite number")
+            raise ConfigError(f"{where} = {brief(value)}: expected a finite number")
         return float(value)
     if tp is int and isinstance(value, float) and value.is_integer() and abs(value) < 2**53:
         return int(value)  # YAML "1e4" parses as a float
@@ -62,7 +62,7 @@ def _coerce(value: Any, tp: Any, where: str) -> Any:
         return value
     if dataclasses.is_dataclass(tp):
         return from_mapping(tp, value, where)
-    raise ConfigError(f"{where} = {value!r}: expected {_type_name(tp)}, got {type(value).__name__}")
+    raise ConfigError(f"{where} = {brief(value)}: expected {_type_name(tp)}, got {type(value).__name__}")
 
 
 def from_mapping(cls: type, data: Any, where: str) -> Any:
@@ -70,13 +70,13 @@ def from_mapping(cls: type, data: Any, where: str) -> Any:
     if data is None:
         data = {}
     if not isinstance(data, Mapping):
-        raise ConfigError(f"{where}: expected a mapping of keys to values, got {data!r}")
+        raise ConfigError(f"{where}: expected a mapping of keys to values, got {brief(data)}")
     hints = typing.get_type_hints(cls, include_extras=True)
     names = [f.name for f in dataclasses.fields(cls) if f.init]
     unknown = sorted(set(data) - set(names))
     if unknown:
         raise ConfigError(
-            f"{where}: unknown key {unknown[0]!r}; allowed keys: {', '.join(names)}"
+            f"{where}: unknown key {brief(unknown[0])}; allowed keys: {', '.join(names)}"
         )
     kwargs = {k: _coerce(v, hints[k], f"{where}.{k}" if where else k) for k, v in data.items()}
     try:
@@ -99,7 +99,7 @@ def to_plain(obj: Any) -> Any:
 def require(ok: bool, key: str, value: Any, allowed: str) -> None:
     """Raise a ConfigError naming the key, its value and what is allowed."""
     if not ok:
-        raise ConfigError(f"{key} = {value!r} is not allowed: {allowed}")
+        raise ConfigError(f"{key} = {brief(value)} is not allowed: {allowed}")
 
 
 # --------------------------------------------------------------------------- trial config

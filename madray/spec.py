@@ -25,8 +25,10 @@ import yaml
 from madray.config import OPTIONAL_KNOBS, ConfigError, TrialConfig, from_mapping, grid_values, to_plain
 from madray.curate import metric_names as curation_metric_names
 from madray.curate import validate_curate
+from madray.errors import brief, clip
 from madray.loops import loop_class, validate_loop
 from madray.models import FAMILIES, family_class, split_param_key, validate_family
+from madray.sweepfile import check_is_sweep, read_sweep_file, read_yaml, yaml_problem
 from madray.tracking import TRACKING, TrackingSpec, add_trackers, parse_tracking
 
 SWEEP_ONLY_KEYS = ("name", "params", "grid")
@@ -37,32 +39,6 @@ DEFAULT_MAX_TRIALS = 100_000  # a grid is counted (product of axis lengths) and 
 # never ".", ".." or hidden, nothing a shell or another OS reads specially.
 NAME_RULE = "letters, digits, '_', '-' and '.', not starting with '.', at most 100 characters"
 _NAME = re.compile(r"[A-Za-z0-9_-][A-Za-z0-9_.-]{0,99}")
-
-
-class UniqueKeyLoader(yaml.SafeLoader):
-    """`yaml.safe_load` semantics (no Python tags), but a key given twice in one mapping is an error
-    instead of silently keeping the last value."""
-
-    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict:
-        seen: dict[Any, int] = {}
-        for key_node, _ in node.value:
-            if key_node.tag == "tag:yaml.org,2002:merge":  # `<<: *base` may be overridden on purpose
-                continue
-            key = self.construct_object(key_node, deep=deep)
-            try:
-                first = seen.get(key)
-            except TypeError:  # a list or mapping as a key
-                raise yaml.constructor.ConstructorError(
-                    None, None, f"unhashable key {key!r}", key_node.start_mark) from None
-            if first is not None:
-                raise yaml.constructor.ConstructorError(
-                    None, None, f"duplicate key {key!r} (first on line {first})", key_node.start_mark)
-            seen[key] = key_node.start_mark.line + 1
-        return super().construct_mapping(node, deep=deep)
-
-
-def read_yaml(text: str) -> Any:
-    return yaml.load(text, Loader=UniqueKeyLoader)  # noqa: S506 - a SafeLoader subclass
 
 
 def trial_from_dict(data: Mapping[str, Any]) -> TrialConfig:
@@ -129,15 +105,15 @@ def _check_grid(grid: Any) -> dict[str, list]:
     if grid is None:
         return {}
     if not isinstance(grid, Mapping):
-        raise ConfigError(f"grid: expected a mapping of knob -> list of values, got {grid!r}")
+        raise ConfigError(f"grid: expected a mapping of knob -> list of values, got {brief(grid)}")
     for key, values in grid.items():
         family, param = split_param_key(str(key))
         if not param and key not in _KNOBS:
             raise ConfigError(
-                f"grid: unknown key {key!r}; allowed: {', '.join(_KNOBS)}, {CURATE}.<key> or <family>.<param>"
+                f"grid: unknown key {brief(key)}; allowed: {', '.join(_KNOBS)}, {CURATE}.<key> or <family>.<param>"
             )
         if not isinstance(values, list) or not values:
-            raise ConfigError(f"grid.{key} = {values!r}: expected a non-empty list of values")
+            raise ConfigError(f"grid.{clip(key)} = {brief(values)}: expected a non-empty list of values")
         _check_distinct(key, values)
     return dict(grid)
 
@@ -157,7 +133,7 @@ def _check_distinct(key: str, values: list) -> None:
     for i, value in enumerate(values):
         j = seen.setdefault(_canonical(value), i)
         if j != i:
-            raise ConfigError(f"grid.{key} = {values!r}: {values[j]!r} (item {j}) and {value!r} (item {i}) "
+            raise ConfigError(f"grid.{clip(key)} = {brief(values)}: {brief(values[j])} (item {j}) and {brief(value)} (item {i}) "
                               f"are the same value; list each value once")
 
 
@@ -171,11 +147,11 @@ def _check_grid_families(grid: Mapping[str, list], family: Any, source: str) -> 
         if not param or fam == CURATE:
             continue
         if fam not in used:
-            raise ConfigError(f"{source}: grid.{key}: the sweep runs family {', '.join(map(repr, used))}, "
-                              f"not {fam!r}; remove the axis or add {fam!r} to family")
+            raise ConfigError(f"{source}: grid.{clip(key)}: the sweep runs family {', '.join(map(brief, used))}, "
+                              f"not {brief(fam)}; remove the axis or add {brief(fam)} to family")
         names = [f.name for f in dataclasses.fields(family_class(fam).Params)]
         if param not in names:
-            raise ConfigError(f"{source}: grid.{key}: family {fam!r} has no parameter {param!r}; "
+            raise ConfigError(f"{source}: grid.{clip(key)}: family {fam!r} has no parameter {brief(param)}; "
                               f"allowed: {', '.join(names)}")
 
 
@@ -190,7 +166,7 @@ def _check_grid_size(grid: Mapping[str, list], max_trials: int, source: str) -> 
 
 def check_name(name: Any, source: str) -> str:
     if not isinstance(name, str) or not _NAME.fullmatch(name):
-        raise ConfigError(f"{source}: name = {name!r}: a sweep name is one folder name made of {NAME_RULE}")
+        raise ConfigError(f"{source}: name = {brief(name)}: a sweep name is one folder name made of {NAME_RULE}")
     return name
 
 
@@ -276,7 +252,7 @@ def _curate_point(knobs: dict[str, Any], point: Mapping[str, Any]) -> dict[str, 
     if keys:
         base = knobs.get(CURATE)
         if base is not None and not isinstance(base, Mapping):
-            raise ConfigError(f"{CURATE}: expected a mapping of curation knobs, got {base!r}")
+            raise ConfigError(f"{CURATE}: expected a mapping of curation knobs, got {brief(base)}")
         knobs[CURATE] = {**(base or {}), **keys}
     return {k: v for k, v in point.items() if not k.startswith(prefix)}
 
@@ -320,7 +296,7 @@ def parse_sweep(spec: Any, source: str = "<sweep>", max_trials: int = DEFAULT_MA
     allowed = [*SWEEP_ONLY_KEYS, TRACKING, *_KNOBS]
     unknown = sorted(set(spec) - set(allowed))
     if unknown:
-        raise ConfigError(f"{source}: unknown key {unknown[0]!r}; allowed keys: {', '.join(allowed)}")
+        raise ConfigError(f"{source}: unknown key {brief(unknown[0])}; allowed keys: {', '.join(allowed)}")
     name = check_name(spec.get("name"), source)
     params = spec.get("params") or {}
     if not isinstance(params, Mapping):
@@ -331,7 +307,7 @@ def parse_sweep(spec: Any, source: str = "<sweep>", max_trials: int = DEFAULT_MA
         try:
             family_class(str(fam))
         except ConfigError as e:
-            raise ConfigError(f"{source}: params.{fam}: {e}") from None
+            raise ConfigError(f"{source}: params.{clip(str(fam))}: {e}") from None
     grid = _check_grid(spec.get("grid"))
     tracking = parse_tracking(section, source, name, tuple(grid))
     _check_grid_families(grid, spec.get("family"), source)
@@ -342,7 +318,7 @@ def parse_sweep(spec: Any, source: str = "<sweep>", max_trials: int = DEFAULT_MA
         try:
             trials.append(_build_trial(spec, point, name, i))
         except ConfigError as e:
-            where = f" (grid point {i}: {', '.join(f'{k}={v}' for k, v in point.items())})" if point else ""
+            where = f" (grid point {i}: {', '.join(f'{clip(k)}={brief(v)}' for k, v in point.items())})" if point else ""
             raise ConfigError(f"{source}{where}: {e}") from None
     distinct, counts = distinct_trials([normalise(t) for t in trials])
     return Sweep(name=name, spec=spec, trials=distinct, grid_points=counts,
@@ -355,11 +331,11 @@ def apply_overrides(spec: dict[str, Any], overrides: list[str]) -> dict[str, Any
     for item in overrides:
         key, sep, raw = item.partition("=")
         if not sep:
-            raise ConfigError(f"--set {item!r}: expected key=value, e.g. --set generations=5")
+            raise ConfigError(f"--set {brief(item)}: expected key=value, e.g. --set generations=5")
         try:
             value = read_yaml(raw)
         except yaml.YAMLError as e:
-            raise ConfigError(f"--set {item!r}: not a valid YAML value: {e}") from None
+            raise ConfigError(f"--set {brief(item)}: not a valid YAML value: {yaml_problem(e)}") from None
         parts = key.split(".")
         node = spec
         for part in parts[:-1]:
@@ -369,29 +345,13 @@ def apply_overrides(spec: dict[str, Any], overrides: list[str]) -> dict[str, Any
     return spec
 
 
-def read_sweep_file(path: Path) -> Any:
-    """The YAML document in `path`; every way of not being a readable YAML file is a ConfigError."""
-    if path.is_dir():
-        raise ConfigError(f"sweep file {str(path)!r} is a directory; give the path of a .yaml file")
-    if not path.exists():
-        raise ConfigError(f"sweep file {str(path)!r} does not exist")
-    try:
-        text = path.read_bytes().decode("utf-8")
-    except UnicodeDecodeError as e:
-        raise ConfigError(f"{path}: not UTF-8 text (byte {e.object[e.start]:#04x} at offset {e.start}); "
-                          f"save the sweep file as UTF-8") from None
-    except OSError as e:
-        raise ConfigError(f"{path}: cannot be read: {e.strerror}") from None
-    try:
-        return read_yaml(text)
-    except yaml.YAMLError as e:
-        raise ConfigError(f"{path}: not valid YAML: {e}") from None
-
-
-def read_spec(path: str | Path, overrides: list[str] | None = None, track: list[str] | None = None) -> Any:
-    """A sweep YAML file (safe, duplicate keys refused) with `key=value` overrides applied and the
-    `track` trackers (`--track`) added to its tracking: section."""
-    spec = read_sweep_file(Path(path))
+def read_spec(path: str | Path, overrides: list[str] | None = None, track: list[str] | None = None,
+              max_bytes: int | None = None) -> Any:
+    """A sweep YAML file (safe, duplicate keys and alias bombs refused, at most `max_bytes`) with
+    `key=value` overrides applied and the `track` trackers (`--track`) added to its tracking: section."""
+    spec = read_sweep_file(Path(path), max_bytes)
+    known = {*SWEEP_ONLY_KEYS, *_KNOBS, TRACKING, "search"}  # search: madray.search.spec reads the same files
+    check_is_sweep(spec, Path(path), known, ", ".join([*SWEEP_ONLY_KEYS, "family", "loop"]))
     if isinstance(spec, dict) and overrides:
         spec = apply_overrides(spec, overrides)
     return add_trackers(spec, track or [])
@@ -404,12 +364,14 @@ def load_sweep(
     max_trials: int = DEFAULT_MAX_TRIALS,
     force: bool = False,
     track: list[str] | None = None,
+    max_bytes: int | None = None,
 ) -> Sweep:
-    """Read a sweep YAML file, apply overrides, add the `track` trackers, validate and expand it.
+    """Read a sweep YAML file (at most `max_bytes`), apply overrides, add the `track` trackers, validate
+    and expand it.
 
     Unless `force`, a sweep whose largest trial would not fit in this machine's memory is refused.
     """
-    sweep = parse_sweep(read_spec(path, overrides, track), str(path), max_trials=max_trials)
+    sweep = parse_sweep(read_spec(path, overrides, track, max_bytes), str(path), max_trials=max_trials)
     if not force:
         check_memory(sweep, machine_memory(), str(path))
     return sweep

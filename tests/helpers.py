@@ -1,8 +1,10 @@
 """Small shared helpers for the tests."""
 
 import dataclasses
+import ipaddress
 
 import numpy as np
+import psutil
 
 from madray.spec import parse_sweep
 
@@ -23,3 +25,21 @@ def column(rows, metric, generations, replicates):
 
 def replace(cfg, **kw):
     return dataclasses.replace(cfg, **kw)
+
+
+def is_loopback(ip: str) -> bool:
+    address = ipaddress.ip_address(ip.split("%")[0])
+    mapped = getattr(address, "ipv4_mapped", None)  # gRPC's dual-stack sockets report ::ffff:127.0.0.1
+    return (mapped or address).is_loopback
+
+
+def listening(proc: psutil.Process) -> list[tuple[str, str, int]]:
+    """(process name, address, port) of every listening TCP socket of `proc` and its descendants."""
+    found = []
+    for p in [proc, *proc.children(recursive=True)]:
+        try:
+            found += [(p.name(), c.laddr.ip, c.laddr.port) for c in p.net_connections(kind="inet")
+                      if c.status == psutil.CONN_LISTEN]
+        except psutil.Error:  # a worker that ended meanwhile
+            pass
+    return found

@@ -5,9 +5,11 @@ import warnings
 from pathlib import Path
 
 import numpy as np
+import psutil
 import pytest
 import ray
 import yaml
+from helpers import is_loopback, listening
 from ray.cluster_utils import Cluster
 from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 from threadpoolctl import threadpool_limits
@@ -15,9 +17,11 @@ from threadpoolctl import threadpool_limits
 import madray
 from madray.spec import parse_sweep
 from madray.sweep import run_sweep
+from madray.sweep.ray_session import start_or_join
 from madray.trial import run_trial
 
 pytestmark = pytest.mark.slow  # everyday runs: pytest -m "not slow"
+LOOPBACK = "127.0.0.1"
 
 # Trials long enough (fresh real samples are drawn, not checkpointed) that the first outlasts the start of the
 # second node's trainable actor: a trial that finishes first hands its reused actor to the next pending trial.
@@ -30,12 +34,17 @@ SWEEP = {
 
 @pytest.fixture()
 def two_worker_cluster():
-    """A head without CPUs (it runs the driver) and two 1-CPU worker nodes, on this machine."""
+    """A head without CPUs (it runs the driver) and two 1-CPU worker nodes, on this machine, every node
+    on 127.0.0.1 as the embedded Ray is (Cluster's default is the machine's own address)."""
     ray.shutdown()
-    cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 0})
-    workers = [cluster.add_node(num_cpus=1) for _ in range(2)]
+    cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 0, "node_ip_address": LOOPBACK})
+    workers = [cluster.add_node(num_cpus=1, node_ip_address=LOOPBACK) for _ in range(2)]
     cluster.wait_for_nodes()
-    ray.init(address=cluster.address, logging_level="WARNING")
+    # madray's session joins a Ray on 127.0.0.1 from 127.0.0.1 (a plain ray.init would replace it by the
+    # machine's address and miss the loopback GCS)
+    start_or_join(cluster.address)
+    outside = [s for s in listening(psutil.Process()) if not is_loopback(s[1])]
+    assert not outside, f"cluster nodes listening beyond loopback: {outside}"
     # Warm a worker process on each node (imports included), so that the second trainable actor starts
     # while the first trial still runs; otherwise one reused actor may take every trial.
     def import_trainable() -> str:  # local: pickled by value, workers cannot import this test module

@@ -54,7 +54,7 @@ def test_rejected_with_message_and_nothing_written(tmp_path, capsys, change, fra
 def test_not_yaml_mapping_and_missing_file(tmp_path):
     path = tmp_path / "list.yaml"
     path.write_text("- 1\n- 2\n")
-    with pytest.raises(ConfigError, match="mapping at the top level"):
+    with pytest.raises(ConfigError, match="is not a sweep file .a regular file of 8 bytes.: its YAML is a list of 2 items"):
         load_sweep(path)
     with pytest.raises(ConfigError, match="does not exist"):
         load_sweep(tmp_path / "nope.yaml")

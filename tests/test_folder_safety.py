@@ -120,7 +120,7 @@ def test_every_delete_path_of_real_runs_stays_inside_the_sweep_folder(ray_local,
     assert not list(root.glob("results/*/.tmp-*")) and not list(root.glob("failures/*"))
     assert main(run + ["--resume"]) == 0
     assert main(run + ["--overwrite"]) == 0
-    assert sorted(p.name for p in root.glob("checkpoints/*/*")) == ["gen-000003.npz"] * 2  # older ones rotated out
+    assert sorted(p.name for p in root.glob("checkpoints/*/*")) == ["gen-000002.npz"] * 2 + ["gen-000003.npz"] * 2  # gen 1 rotated out, 2 kept as the fallback
     path.write_text(yaml.safe_dump({**SWEEP, "generations": 4}))
     assert main(run) == 2  # a different sweep: refused, nothing deleted
     assert "different sweep" in capsys.readouterr().err

@@ -1,6 +1,5 @@
 """Issue 11, network exposure: an embedded sweep listens on loopback only and writes no ~/.ray/auth_token."""
 
-import ipaddress
 import os
 import subprocess
 import sys
@@ -9,32 +8,15 @@ import time
 import psutil
 import pytest
 import yaml
+from helpers import is_loopback, listening
 
 SWEEP = {"name": "net", "family": "gaussian", "loop": "fully_synthetic", "generations": 300, "replicates": 2,
          "n_ini": 50, "n_s": 50, "grid": {"lam": [1.0, 0.9]}}
 
 
-def is_loopback(ip: str) -> bool:
-    address = ipaddress.ip_address(ip.split("%")[0])
-    mapped = getattr(address, "ipv4_mapped", None)  # gRPC's dual-stack sockets report ::ffff:127.0.0.1
-    return (mapped or address).is_loopback
-
-
 def test_loopback_check_can_fail():
     assert is_loopback("127.0.0.1") and is_loopback("::1") and is_loopback("::ffff:127.0.0.1")
     assert not any(is_loopback(ip) for ip in ("0.0.0.0", "::", "192.0.2.2", "::ffff:192.0.2.2"))
-
-
-def listening(proc: psutil.Process) -> list[tuple[str, str, int]]:
-    """(process name, address, port) of every listening TCP socket of `proc` and its descendants."""
-    found = []
-    for p in [proc, *proc.children(recursive=True)]:
-        try:
-            found += [(p.name(), c.laddr.ip, c.laddr.port) for c in p.net_connections(kind="inet")
-                      if c.status == psutil.CONN_LISTEN]
-        except psutil.Error:  # a worker that ended meanwhile
-            pass
-    return found
 
 
 @pytest.mark.slow

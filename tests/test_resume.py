@@ -64,14 +64,16 @@ def test_encode_roundtrip_with_torch_state_and_no_pickle():
         encode({**saved, "state": {"bad": {"a": np.ones(2)}}})
 
 
-def test_store_keeps_the_newest_and_skips_unreadable_files(tmp_path):
+def test_store_keeps_the_newest_two_and_skips_unreadable_files(tmp_path):
     store = CheckpointStore(SweepFolder(str(tmp_path)))
     saved = {"generation": 1, "state": {"m": np.ones(2)}, "real_initial": {}, "synthetic": []}
-    store.save("t", saved)
-    store.save("t", {**saved, "generation": 2})
-    assert store.generations("t") == [2]
-    Path(store.path("t", 3)).write_bytes(b"half a file")  # not how we write, but never trust a file
-    assert store.load_latest("t")["generation"] == 2
+    for generation in (1, 2, 3):
+        store.save("t", {**saved, "generation": generation})
+    assert store.generations("t") == [3, 2]  # the previous one stays as the fallback
+    Path(store.path("t", 4)).write_bytes(b"half a file")  # not how we write, but never trust a file
+    warnings = []
+    assert store.load_latest("t", warn=warnings.append)["generation"] == 3
+    assert len(warnings) == 1 and store.path("t", 4) in warnings[0]
     assert store.load_latest("other") is None
 
 
@@ -99,7 +101,9 @@ SWEEP = {  # accumulate: the checkpoint must carry the whole synthetic pool
 
 def _snapshot(root: Path) -> dict:
     files = {p: p.stat().st_mtime_ns for p in root.glob("results/trial_id=*/gen-*.parquet")}
-    checkpointed = {p.parent.name: int(p.stem[4:]) for p in root.glob("checkpoints/*/gen-*.npz")}
+    checkpointed: dict[str, int] = {}
+    for p in root.glob("checkpoints/*/gen-*.npz"):  # a trial keeps its newest checkpoint and the one before
+        checkpointed[p.parent.name] = max(checkpointed.get(p.parent.name, 0), int(p.stem[4:]))
     return files, checkpointed
 
 
@@ -119,29 +123,42 @@ def _kill_group(proc: subprocess.Popen) -> None:
     raise AssertionError("processes of the killed run are still alive")
 
 
-@pytest.mark.slow
-def test_sigkill_then_rerun_resumes_without_gaps_duplicates_or_recomputation(tmp_path):
+def _assert_rows_of_an_uninterrupted_run(df, sweep_file: Path) -> None:
+    assert len(df) == 3 * 4 * G and not df.duplicated(["trial_id", "replicate", "generation"]).any()
+    for cfg in load_sweep(sweep_file).trials:
+        ref = sorted(run_trial(cfg), key=lambda r: (r["replicate"], r["generation"]))
+        got = df[df["trial_id"] == cfg.trial_id]
+        np.testing.assert_array_equal(got["trace_cov"].to_numpy(), [r["trace_cov"] for r in ref])
+
+
+def _run_and_kill(tmp_path: Path, after: int = 0) -> tuple[Path, Path, list[str]]:
+    """Start `madray run` on SWEEP and SIGKILL it once a trial has checkpointed a generation in
+    (after, G/2): the sweep file, the sweep folder and the command that resumes it."""
     sweep_file = tmp_path / "kill.yaml"
     sweep_file.write_text(yaml.safe_dump(SWEEP))
     out, root = tmp_path / "out", tmp_path / "out" / "killme"
     cmd = [sys.executable, "-m", "madray.cli.main", "run", str(sweep_file), "--out", str(out)]
-    env = dict(os.environ)
-    proc = subprocess.Popen(cmd, start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
+    proc = subprocess.Popen(cmd, start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 120
     # kill in the middle of a trial: a fast machine finishes a whole trial between two looser polls
-    while not any(0 < g < G // 2 for g in _snapshot(root)[1].values()):
+    while not any(after < g < G // 2 for g in _snapshot(root)[1].values()):
         assert proc.poll() is None and time.monotonic() < deadline, "the run ended before it could be killed"
         time.sleep(0.02)
     _kill_group(proc)
+    return sweep_file, root, cmd
+
+
+@pytest.mark.slow
+def test_sigkill_then_rerun_resumes_without_gaps_duplicates_or_recomputation(tmp_path):
+    sweep_file, root, cmd = _run_and_kill(tmp_path)
     before, checkpointed = _snapshot(root)
     assert any(0 < g < G for g in checkpointed.values()), checkpointed  # killed in the middle of a trial
 
-    done = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=300)
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stdout + done.stderr
     assert "resuming" in done.stdout
 
     df = madray.load_results(str(root))
-    assert len(df) == 3 * 4 * G and not df.duplicated(["trial_id", "replicate", "generation"]).any()
     after, _ = _snapshot(root)
     recomputed = []
     for path, mtime in before.items():
@@ -151,7 +168,19 @@ def test_sigkill_then_rerun_resumes_without_gaps_duplicates_or_recomputation(tmp
         elif after[path] != mtime:
             recomputed.append(path)
     assert len(recomputed) <= 3  # at most the one generation per trial written after its last checkpoint
-    for cfg in load_sweep(sweep_file).trials:  # the rows equal an uninterrupted run
-        ref = sorted(run_trial(cfg), key=lambda r: (r["replicate"], r["generation"]))
-        got = df[df["trial_id"] == cfg.trial_id]
-        np.testing.assert_array_equal(got["trace_cov"].to_numpy(), [r["trace_cov"] for r in ref])
+    _assert_rows_of_an_uninterrupted_run(df, sweep_file)
+
+
+@pytest.mark.slow
+def test_a_damaged_newest_checkpoint_after_sigkill_is_named_and_the_run_resumes(tmp_path):
+    """Issue 30 (7), end to end: the warning from the trial's Ray worker reaches the driver's output."""
+    sweep_file, root, cmd = _run_and_kill(tmp_path, after=2)
+    trial, generation = next((t, g) for t, g in _snapshot(root)[1].items() if 2 < g < G)
+    newest = root / "checkpoints" / trial / f"gen-{generation:06d}.npz"
+    newest.write_bytes(newest.read_bytes()[:1000])  # truncated
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    output = done.stdout + done.stderr
+    assert done.returncode == 0, output
+    assert f"checkpoint {newest}" in output and f"resuming from generation {generation - 1}'s checkpoint" in output, output
+    df = madray.load_results(str(root))
+    _assert_rows_of_an_uninterrupted_run(df, sweep_file)

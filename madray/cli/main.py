@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import argparse
+import errno
+import getpass
 import importlib
+import os
+import re
 import sys
 
-from madray.errors import MadrayError
+from madray.errors import MadrayError, clip
 
 # Adding a subcommand is one module in madray/cli/ (with `add_arguments` and `run`) plus one line here.
 COMMANDS = {
@@ -40,6 +44,31 @@ def main(argv: list[str] | None = None) -> int:
     except (MadrayError, FileExistsError, FileNotFoundError) as e:
         print(f"madray: error: {e}", file=sys.stderr)
         return 2
+    except OSError as e:
+        if e.errno not in ACCESS_ERRORS:
+            raise
+        print(f"madray: error: {access_message(e)}", file=sys.stderr)
+        return 2
+
+
+# A folder or file madray may not read or write: the user can fix that, so a message, not a traceback.
+ACCESS_ERRORS = {errno.EACCES: "permission denied", errno.EPERM: "operation not permitted",
+                 errno.EROFS: "on a read-only file system"}
+
+
+def access_message(e: OSError) -> str:
+    """The path an OSError is about (pyarrow names it only in its message) and what to do."""
+    found = re.search(r"'([^']+)'", str(e))
+    path = e.filename or (found.group(1) if found else None)
+    if path is None:
+        return f"{clip(str(e))}; check the owner and mode of the folders involved, or choose another --out"
+    path = str(path)
+    folder = path  # what to look at: the path, or the nearest folder above it that exists
+    while folder not in ("", "/") and not os.path.lexists(folder):
+        folder = os.path.dirname(folder)
+    look = f"ls -ld {clip(folder if folder not in ('', '/') else path)}"
+    return (f"{clip(path)}: {ACCESS_ERRORS[e.errno]}: madray (user {getpass.getuser()}) cannot read or write "
+            f"it; check the owner and mode ({look}), or choose another folder")
 
 
 if __name__ == "__main__":

@@ -16,6 +16,7 @@ import sys
 
 from madray.spec import DEFAULT_MAX_TRIALS, load_sweep
 from madray.tracking import TRACKERS, check_local
+from madray.sweepfile import DEFAULT_MAX_SWEEP_BYTES, MAX_BYTES_ENV
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -27,6 +28,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="override a sweep key (YAML value), e.g. --set generations=5 --set params.gaussian.d=10")
     p.add_argument("--max-trials", type=int, default=DEFAULT_MAX_TRIALS, metavar="N",
                    help="refuse a grid of more than N points, counted before it is expanded (default: %(default)s)")
+    p.add_argument("--max-sweep-bytes", type=int, default=None, metavar="N",
+                   help=f"refuse a sweep file larger than N bytes (default: ${MAX_BYTES_ENV}, else "
+                        f"{DEFAULT_MAX_SWEEP_BYTES:,})")
     p.add_argument("--force", action="store_true",
                    help="run even if a trial's memory estimate exceeds this machine's memory")
     p.add_argument("--track", action="append", default=[], choices=list(TRACKERS),
@@ -75,7 +79,8 @@ def run_options(args: argparse.Namespace) -> dict:
 
 
 def run(args: argparse.Namespace) -> int:
-    sweep = load_sweep(args.sweep, args.overrides, max_trials=args.max_trials, force=args.force, track=args.track)
+    sweep = load_sweep(args.sweep, args.overrides, max_trials=args.max_trials, force=args.force, track=args.track,
+                       max_bytes=args.max_sweep_bytes)
     check_local(sweep.tracking, args.out)
     if args.dry_run:
         print_dry_run(sweep, args.out)

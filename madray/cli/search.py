@@ -34,7 +34,7 @@ def print_plan(plan, out: str) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    plan = load_search(args.sweep, args.overrides, track=args.track)
+    plan = load_search(args.sweep, args.overrides, track=args.track, max_bytes=args.max_sweep_bytes)
     check_local(plan.sweep.tracking, args.out)
     if args.dry_run:
         print_plan(plan, args.out)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from madray.config import ConfigError, TrialConfig, require
+from madray.errors import brief
 from madray.loops.accumulate import Accumulate
 from madray.loops.accumulate_real import AccumulateReal
 from madray.loops.accumulate_subsample import AccumulateSubsample
@@ -28,7 +29,7 @@ LOOPS: dict[str, type[Loop]] = {
 
 def loop_class(name: str) -> type[Loop]:
     if name not in LOOPS:
-        raise ConfigError(f"loop = {name!r} is not a known loop; known: {', '.join(LOOPS)}")
+        raise ConfigError(f"loop = {brief(name)} is not a known loop; known: {', '.join(LOOPS)}")
     return LOOPS[name]
 
 

@@ -19,6 +19,7 @@ import importlib
 import importlib.metadata
 
 from madray.config import ConfigError, TrialConfig, require
+from madray.errors import brief
 from madray.models.base import Family, check_contract
 
 FAMILIES: dict[str, str] = {
@@ -53,7 +54,7 @@ def family_path(name: str) -> str:
     installed = entry_points()
     if name in installed:
         return installed[name]
-    raise ConfigError(f"family = {name!r} is not a known model family; known: {', '.join(known_families())}; "
+    raise ConfigError(f"family = {brief(name)} is not a known model family; known: {', '.join(known_families())}; "
                       f"or give an import path \"package.module:Class\" (docs/families.md)")
 
 
@@ -61,7 +62,7 @@ def family_path(name: str) -> str:
 def family_class(name: str) -> type[Family]:
     path = family_path(name)
     module, _, attr = path.partition(":")
-    where = f"family = {name!r}" + (f" (entry point {path!r})" if path != name and name not in FAMILIES else "")
+    where = f"family = {brief(name)}" + (f" (entry point {path!r})" if path != name and name not in FAMILIES else "")
     if not module or not attr:
         raise ConfigError(f"{where}: an import path is \"package.module:Class\"")
     try:
@@ -89,7 +90,7 @@ def validate_family(cfg: TrialConfig) -> None:
     cls = family_class(cfg.family)
     for m in cfg.metrics:
         require(m in cls.metric_names, "metrics", list(cfg.metrics),
-                f"family {cfg.family!r} reports {', '.join(cls.metric_names)}; {m!r} is not one of them")
+                f"family {cfg.family!r} reports {', '.join(cls.metric_names)}; {brief(m)} is not one of them")
     cls.validate(cfg)
 
 

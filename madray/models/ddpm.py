@@ -27,6 +27,7 @@ from typing import ClassVar
 import torch
 
 from madray.config import require
+from madray.errors import brief
 from madray.models import diffusion, edm
 from madray.models.image_family import CLASSES, ImageFamily, ImageParams
 from madray.models.unet import UNet
@@ -60,7 +61,7 @@ class Params(ImageParams):
         require(self.formulation in SAMPLERS, "params.ddpm.formulation", self.formulation, f"one of {', '.join(SAMPLERS)}")
         samplers = SAMPLERS[self.formulation]
         require(self.sampler in samplers, "params.ddpm.sampler", self.sampler,
-                f"with formulation {self.formulation!r} one of {', '.join(samplers)}")
+                f"with formulation {brief(self.formulation)} one of {', '.join(samplers)}")
         require(self.formulation != "ho" or self.sample_steps <= self.T, "params.ddpm.sample_steps", self.sample_steps,
                 f"at most T = {self.T} with formulation 'ho'")
         require(self.precision in PRECISIONS, "params.ddpm.precision", self.precision, f"one of {', '.join(PRECISIONS)}")

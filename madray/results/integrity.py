@@ -94,3 +94,13 @@ def check_files(fs: pafs.FileSystem, root: str, files: list[str], expected: pa.S
                 trial_ids: set[str] | None) -> None:
     for path in files:
         check_file(fs, root, path, expected, trial_ids)
+
+
+def no_results_yet(path: str, sweep_folder: str) -> FileNotFoundError:
+    """A sweep folder (it has sweep.yaml) whose run stopped before any trial finished a generation: not
+    foreign files to move away or a run to delete, but one to resume."""
+    out = sweep_folder.rstrip("/").rsplit("/", 1)[0] or "."
+    return FileNotFoundError(
+        f"{path} holds no results yet: its run stopped before any trial finished its first generation. "
+        f"Resume it with the command that started it (the same sweep file and --set options): "
+        f"`madray run <sweep file> --out {out}`; --overwrite is not needed")

@@ -17,7 +17,7 @@ import yaml
 
 from madray.errors import DataError, IncompleteWarning
 from madray.results.folder import BOUNDARY_FILE, SWEEP_FILE, SweepFolder
-from madray.results.integrity import check_files, reference_schema
+from madray.results.integrity import check_files, no_results_yet, reference_schema
 from madray.results.schema import PARTITION_COLUMN
 
 
@@ -29,6 +29,8 @@ def results_root(path: str) -> tuple[SweepFolder, str]:
         raise FileNotFoundError(f"no madray results at {path!r}: the path does not exist")
     if folder.fs.get_file_info(folder.results_dir).type == pafs.FileType.Directory:
         return folder, folder.results_dir
+    if folder.sweep_text() is not None:  # a run with no results yet (killed before its first generation)
+        raise no_results_yet(path, folder.root)
     return folder, folder.root  # a bare folder of trial_id=<id> partitions
 
 
@@ -44,9 +46,11 @@ def load_table(path: str) -> pa.Table:
     """Every results file of a sweep, each checked against the sweep's schema first (DataError if not)."""
     folder, root = results_root(path)
     files = _data_files(folder.fs, root)
+    sweep_text = folder.sweep_text()
+    if not files and sweep_text is not None:
+        raise no_results_yet(path, folder.root)
     if not files:
         raise FileNotFoundError(f"no madray results at {path!r}: no Parquet files under {root}")
-    sweep_text = folder.sweep_text()
     trial_ids = _trial_ids(sweep_text) if sweep_text is not None else None
     expected = reference_schema(folder.stored_schema(), folder.fs, files)
     check_files(folder.fs, root, files, expected, trial_ids)

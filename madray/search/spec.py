@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from madray.config import KNOB_COLUMNS, ConfigError, TrialConfig, from_mapping, require
+from madray.errors import brief
 from madray.models import family_class, known_families, split_param_key
 from madray.spec import TRACKING, Sweep, parse_sweep, read_spec
 
@@ -152,7 +153,7 @@ def parse_search(spec: Any, source: str = "<sweep>") -> SearchSweep:
     search = from_mapping(SearchSpec, spec["search"], "search")
     kind = knob_type(search.knob)
     if search.knob in (rest.get("grid") or {}):
-        raise ConfigError(f"search.knob = {search.knob!r} is also a grid axis; search it or grid it, not both")
+        raise ConfigError(f"search.knob = {brief(search.knob)} is also a grid axis; search it or grid it, not both")
     if search.scale is None:
         search = dataclasses.replace(search, scale="log" if kind is int else "linear")
     lo, hi = search.range
@@ -167,7 +168,8 @@ def parse_search(spec: Any, source: str = "<sweep>") -> SearchSweep:
     return SearchSweep(sweep=sweep, search=search, integer=kind is int, ends=(ends[0], ends[1]))
 
 
-def load_search(path: str | Path, overrides: list[str] | None = None, track: list[str] | None = None) -> SearchSweep:
-    """Read a sweep file with a `search:` section (`yaml.safe_load`), apply overrides, add the `track`
-    trackers and validate it."""
-    return parse_search(read_spec(path, overrides, track), str(path))
+def load_search(path: str | Path, overrides: list[str] | None = None, track: list[str] | None = None,
+                max_bytes: int | None = None) -> SearchSweep:
+    """Read a sweep file with a `search:` section (`yaml.safe_load`, at most `max_bytes`), apply overrides,
+    add the `track` trackers and validate it."""
+    return parse_search(read_spec(path, overrides, track, max_bytes), str(path))

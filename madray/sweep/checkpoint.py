@@ -1,29 +1,38 @@
 """Per-generation trial checkpoints: one self-contained `.npz` file per trial, the newest kept.
 
-A checkpoint holds `Trial.state_dict()`: the generation index, the fitted state, the n_ini real
-samples, the synthetic pool and the earlier fitted models a loop draws from. No RNG state: every
-draw is seeded from (seed, generation, stream). No pickle: numpy arrays go into the `.npz` under flat
-keys (`state/<k>`, `real_initial/<k>`, `synthetic/<i>/<k>`, `previous/<i>/<k>`); torch tensors (and
-structures of them) go through `torch.save` into one uint8 array `torch` in the same file; reading
-uses `np.load(allow_pickle=False)` and `torch.load(weights_only=True)`. Why madray's own file and
-not Tune's checkpoint folders: docs/cluster.md#the-checkpoint.
+The newest file and the one before it are kept: a new file is read back and compared with what was
+written before older ones are deleted, and a newest file damaged later (a disk error, a truncated
+copy) falls back to the previous one with a warning naming it. A checkpoint holds
+`Trial.state_dict()`: the generation index, the fitted state, the earlier fitted models a loop draws
+from and (by reference, sweep/samples.py) the n_ini real samples and the synthetic pool. No RNG
+state: every draw is seeded from (seed, generation, stream). No pickle: numpy arrays go into the
+`.npz` under flat keys (`state/<k>`, `refs/<k>`, `previous/<i>/<k>`); torch tensors (and structures of
+them) go through `torch.save` into one uint8 array `torch` in the same file; reading uses
+`np.load(allow_pickle=False)` and `torch.load(weights_only=True)`. Why madray's own file and not
+Tune's checkpoint folders: docs/cluster.md#the-checkpoint.
 """
 
 from __future__ import annotations
 
+import hashlib
 import io
 import re
-import zipfile
-from typing import Any
+import sys
+from typing import Any, Callable
 
 import numpy as np
 
+from madray.errors import clip
 from madray.results.files import atomic_write, delete_within
 from madray.results.folder import SweepFolder
 
 _NAME = re.compile(r"gen-(\d{6})\.npz$")
 _PLAIN = (np.ndarray, np.generic, int, float, bool)
 LISTS = ("synthetic", "previous")  # state_dict entries that are lists of dicts of arrays
+
+
+def _warn(message: str) -> None:
+    print(f"madray: warning: {message}", file=sys.stderr, flush=True)
 
 
 def _is_torch(value: Any) -> bool:
@@ -125,23 +134,48 @@ class CheckpointStore:
         return self.sweep.checkpoint_file(trial_id, generation)
 
     def save(self, trial_id: str, saved: dict[str, Any]) -> str:
-        """Write generation saved["generation"]'s checkpoint, then delete the older ones."""
+        """Write generation saved["generation"]'s checkpoint and read it back; only once it is verified,
+        delete the older ones except the newest of them, the fallback should this one be damaged later."""
         generation = int(saved["generation"])
         final = self.path(trial_id, generation)
-        atomic_write(self.fs, final, encode(saved))
-        for old in self.generations(trial_id):
-            if old < generation:
-                delete_within(self.fs, self.root, self.path(trial_id, old))
+        content = encode(saved)
+        atomic_write(self.fs, final, content)
+        self._verify(final, content)
+        older = [g for g in self.generations(trial_id) if g < generation]
+        for old in older[1:]:
+            delete_within(self.fs, self.root, self.path(trial_id, old))
         return final
 
-    def load_latest(self, trial_id: str) -> dict[str, Any] | None:
-        """The newest readable checkpoint of a trial, or None if it has none."""
+    def _verify(self, path: str, content: bytes) -> None:
+        """Raise OSError unless `path` holds exactly `content` (a full disk or a broken mount can cut it)."""
+        with self.fs.open_input_stream(path) as f:
+            back = f.read()
+        if hashlib.sha256(back).digest() != hashlib.sha256(content).digest():
+            raise OSError(f"checkpoint {path} reads back as {len(back):,} bytes that differ from the "
+                          f"{len(content):,} written; the previous checkpoint is kept")
+
+    def _read(self, trial_id: str, generation: int) -> dict[str, Any]:
+        with self.fs.open_input_stream(self.path(trial_id, generation)) as f:
+            saved = decode(f.read())
+        if saved["generation"] != generation:
+            raise ValueError(f"it holds generation {saved['generation']}")
+        return saved
+
+    def load_latest(self, trial_id: str, warn: Callable[[str], None] = _warn) -> dict[str, Any] | None:
+        """The newest readable checkpoint of a trial, or None if it has none. A damaged newer file is
+        skipped with a warning naming it and the checkpoint used instead."""
+        damaged = []
         for generation in self.generations(trial_id):
             try:
-                with self.fs.open_input_stream(self.path(trial_id, generation)) as f:
-                    saved = decode(f.read())
-            except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile):
-                continue  # unreadable (should not happen with atomic writes): fall back to an older one
-            if saved["generation"] == generation:
-                return saved
+                saved = self._read(trial_id, generation)
+            except Exception as e:  # noqa: BLE001 - any failure to decode means the file is damaged
+                damaged.append(f"{self.path(trial_id, generation)} ({type(e).__name__}: {clip(str(e), 120)})")
+                continue
+            if damaged:
+                warn(f"trial {trial_id}: checkpoint {'; '.join(damaged)} cannot be read; "
+                     f"resuming from generation {generation}'s checkpoint {self.path(trial_id, generation)}")
+            return saved
+        if damaged:
+            warn(f"trial {trial_id}: checkpoint {'; '.join(damaged)} cannot be read and "
+                 f"no older one exists; the trial starts again from generation 1")
         return None

@@ -116,12 +116,20 @@ def start_or_join(address: str | None = None, preload: Iterable[str] = (), **ini
     `ray.init` when it starts here (num_cpus, ...)."""
     address = address or os.environ.get("RAY_ADDRESS")
     if not ray.is_initialized():
-        if address:
+        if address and _is_loopback(address):  # a Ray on 127.0.0.1: this driver must stay on loopback too
+            with _loopback_node_ip():
+                ray.init(address=address, logging_level=logging.WARNING)
+        elif address:
             ray.init(address=address, logging_level=logging.WARNING)
         else:
             start_embedded(worker_modules(preload), **init_kwargs)
     gcs = ray.get_runtime_context().gcs_address
     return Session(embedded=gcs in _embedded, address=gcs)
+
+
+def _is_loopback(address: str) -> bool:
+    host = address.split("://")[-1].rsplit(":", 1)[0]
+    return host in ("127.0.0.1", "localhost")
 
 
 @contextlib.contextmanager

@@ -76,7 +76,7 @@ class TrialRunner:
         """The trial, continued from its newest checkpoint (and the samples files it refers to) if it has one."""
         ref = (self.shared or {}).get(cfg.trial_id)
         trial = Trial(cfg, _shared_inputs(ref) if ref is not None else None, workdir=self.folder.work(cfg.trial_id))
-        saved = CheckpointStore(self.folder).load_latest(cfg.trial_id)
+        saved = CheckpointStore(self.folder).load_latest(cfg.trial_id, warn)
         if saved is not None:
             try:
                 trial.load_state_dict(samples.internalize(saved))
