@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 import pandas as pd
 from matplotlib.figure import Figure
 
@@ -36,14 +38,16 @@ def trajectories(df: pd.DataFrame, keys: list[str] | None = None) -> dict[str, p
 
 
 def facet_keys(rows: pd.DataFrame) -> list[str]:
-    """No facets up to MAX_COLOURS trajectories; else the fewest varying knobs that leave at most
-    MAX_COLOURS trials per panel (the first knobs in column order)."""
+    """No facets up to MAX_COLOURS trajectories; else the fewest varying knobs, and of those the ones
+    with the fewest panels, that leave at most MAX_COLOURS trials per panel."""
     vary = varying(rows)
-
-    def most_per_panel(keys: list[str]) -> int:
-        return int(rows.groupby(keys)["trial_id"].nunique().max()) if keys else rows["trial_id"].nunique()
-
-    return next((vary[:n] for n in range(len(vary) + 1) if most_per_panel(vary[:n]) <= MAX_COLOURS), vary)
+    for n in range(len(vary) + 1):
+        fits = [list(keys) for keys in itertools.combinations(vary, n)
+                if (rows.groupby(list(keys))["trial_id"].nunique().max() if keys else rows["trial_id"].nunique())
+                <= MAX_COLOURS]
+        if fits:
+            return min(fits, key=lambda keys: len(rows.groupby(keys)) if keys else 1)
+    return vary
 
 
 @seaborn_style
