@@ -34,7 +34,7 @@ from madray.plots.style import curated
 from madray.results.store import load_boundary
 from madray.results.summary import metric_columns
 
-Options = dict  # distance, steady: passed to the n_e figures
+Options = dict  # distance, steady: passed to the n_e figures; ne_table: n_e already computed with them
 
 
 def _curves(df: pd.DataFrame, root: str | None, options: Options) -> dict[str, Figure]:
@@ -47,7 +47,7 @@ def _phase(df, root, options):
         return {}
     boundary = load_boundary(root) if root else None
     return {"phase-diagram": phase_diagram(df, distance=options.get("distance", "frechet"), steady=options.get("steady"),
-                                           boundary=boundary)}
+                                           table=options.get("ne_table"), boundary=boundary)}
 
 
 def _gmm(df, root, options):
