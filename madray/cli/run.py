@@ -51,9 +51,33 @@ def print_dry_run(sweep, out: str, header: bool = True) -> None:
     if header:
         print(f"sweep {sweep.name!r}: {sweep.size_line()}")
         print(f"{gens} trial-generations, {sum(t.generations * t.replicates for t in sweep.trials)} result rows")
-    print(f"results would go to {sweep_root(out, sweep.name)}")
+    root = sweep_root(out, sweep.name)
+    print(f"results would go to {root}")
+    note = folder_note(sweep, root)
+    if note:
+        print(note)
     with pd.option_context("display.max_rows", 500, "display.width", 160):
         print(table.to_string(index=False))
+
+
+def folder_note(sweep, root: str) -> str | None:
+    """What a run would do with the sweep folder's contents: resume the same sweep, or refuse another."""
+    import pyarrow.fs as pafs
+    import yaml
+
+    from madray.results.store import SWEEP_FILE, filesystem, first_difference, join
+    from madray.spec import dump_sweep
+
+    fs, base = filesystem(root)
+    path = join(base, SWEEP_FILE)
+    if fs.get_file_info(path).type != pafs.FileType.File:
+        return None
+    with fs.open_input_stream(path) as f:
+        difference = first_difference(yaml.safe_load(f.read()), yaml.safe_load(dump_sweep(sweep)))
+    if difference is None:
+        return f"{root} holds a run of this sweep: running it resumes that run"
+    return (f"warning: {root} holds a run of a different sweep ({difference}): `madray run` would refuse it. "
+            f"Give this one its own folder (--set name=<new name> or another --out), or --overwrite to delete that run")
 
 
 def print_failures(failed: dict[str, str]) -> None:
