@@ -197,13 +197,14 @@ def band(ax, rows: pd.DataFrame, metric: str, x: str = "generation", median: boo
     normal), since mean − s.d. of a skewed positive metric drops below zero and the band would fall off
     the axis like a wall."""
     agg = rows.groupby(x)[metric].agg(["mean", "std", "median"]).reset_index()
-    quantiles = rows.groupby(x)[metric].quantile([0.16, 0.84]).unstack().to_numpy()
     ax.plot(agg[x], agg["mean"], **{"marker": "o", "markersize": 3, **line})
     if median:
         # a leading "_" keeps the median out of the legend (the title says "dotted: median")
         ax.plot(agg[x], agg["median"], color=line.get("color"), linestyle=":", linewidth=1,
                 label=f"_median: {line.get('label', metric)}")
-    sd = agg["std"].fillna(0)
-    low, high = (quantiles[:, 0], quantiles[:, 1]) if log else (agg["mean"] - sd, agg["mean"] + sd)
+    if log:
+        low, high = rows.groupby(x)[metric].quantile([0.16, 0.84]).unstack().to_numpy().T
+    else:
+        low, high = agg["mean"] - agg["std"].fillna(0), agg["mean"] + agg["std"].fillna(0)
     ax.fill_between(agg[x], low, high, color=line.get("color"), alpha=0.2, linewidth=0)
     return agg

@@ -20,7 +20,7 @@ POLICY = "default-src 'none'; img-src data:; style-src 'unsafe-inline'"
 STYLE = """
 body { font: 15px/1.45 system-ui, sans-serif; margin: 2em auto; max-width: 76em; padding: 0 1em; color: #222; }
 h1 { font-size: 1.6em; } h2 { border-bottom: 1px solid #ccc; padding-bottom: .2em; margin-top: 2em; }
-table { border-collapse: collapse; font-size: 13px; margin: .6em 0; display: block; overflow-x: auto; }
+table { border-collapse: collapse; font-size: 13px; margin: .6em 0; display: block; overflow-x: auto; max-width: 100%; }
 th, td { border: 1px solid #ddd; padding: .2em .5em; text-align: left; white-space: nowrap; } td.n { text-align: right; }
 th { background: #f4f4f4; } tr:nth-child(even) td { background: #fafafa; }
 pre { background: #f6f8fa; padding: .8em; overflow-x: auto; font-size: 13px; }
