@@ -71,6 +71,11 @@ class Verdict:
 Block = Text | Table | Plot | Picture | Code | Verdict
 
 
+def render_block(block: Block, renderer: object) -> str:
+    """The renderer's method named after the block's kind (`text`, `table`, `plot`, `picture`, `code`, `verdict`)."""
+    return getattr(renderer, type(block).__name__.lower())(block)
+
+
 @dataclass(frozen=True)
 class Section:
     title: str

@@ -14,7 +14,7 @@ import re
 import numpy as np
 import pandas as pd
 
-from madray.report.content import Block, Code, Picture, Plot, Section, Table, Text, Verdict
+from madray.report.content import Code, Picture, Plot, Section, Table, Text, Verdict, render_block
 
 POLICY = "default-src 'none'; img-src data:; style-src 'unsafe-inline'"
 STYLE = """
@@ -61,25 +61,32 @@ def table_html(df: pd.DataFrame) -> str:
     return f"<table><thead><tr>{head}</tr></thead><tbody>{rows}</tbody></table>"
 
 
-def _block(block: Block) -> str:
-    if isinstance(block, Text):
+class Blocks:
+    """HTML of each kind of block; figures and pictures inline."""
+
+    def text(self, block: Text) -> str:
         return f"<p>{inline(block.text)}</p>"
-    if isinstance(block, Table):
+
+    def table(self, block: Table) -> str:
         return table_html(block.frame)
-    if isinstance(block, Code):
+
+    def code(self, block: Code) -> str:
         return f"<pre>{html.escape(block.text)}</pre>"
-    if isinstance(block, Verdict):
+
+    def verdict(self, block: Verdict) -> str:
         return f'<p class="verdict {"pass" if block.passed else "fail"}">{inline(block.text)}</p>'
-    if isinstance(block, Plot):
+
+    def plot(self, block: Plot) -> str:
         return (f'<figure id="fig-{html.escape(block.stem)}"><img src="{png_uri(figure_png(block.figure))}" '
                 f'alt="{html.escape(block.stem)}"><figcaption>{html.escape(block.stem)}.png</figcaption></figure>')
-    assert isinstance(block, Picture)
-    return (f'<figure><img src="{png_uri(block.data)}" alt="{html.escape(block.label)}">'
-            f"<figcaption>{html.escape(block.label)}</figcaption></figure>")
+
+    def picture(self, block: Picture) -> str:
+        return (f'<figure><img src="{png_uri(block.data)}" alt="{html.escape(block.label)}">'
+                f"<figcaption>{html.escape(block.label)}</figcaption></figure>")
 
 
 def _section(index: int, section: Section) -> str:
-    body = "".join(_block(b) for b in section.blocks)
+    body = "".join(render_block(b, Blocks()) for b in section.blocks)
     if all(isinstance(b, Picture) for b in section.blocks) and section.blocks:
         body = f'<div class="grids">{body}</div>'
     tag = f"h{section.level}"

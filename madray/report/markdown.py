@@ -7,7 +7,7 @@ import os
 import pandas as pd
 
 from madray.plots import save_figures
-from madray.report.content import Block, Code, Picture, Plot, Section, Table, Text, Verdict
+from madray.report.content import Code, Picture, Plot, Section, Table, Text, Verdict, render_block
 
 
 def markdown_table(df: pd.DataFrame) -> str:
@@ -23,20 +23,30 @@ def markdown_table(df: pd.DataFrame) -> str:
     return "\n".join([header, rule, *body])
 
 
-def _block(block: Block, links: dict[str, str], here: str) -> str:
-    if isinstance(block, Text):
+class Blocks:
+    """Markdown of each kind of block; figures link to the files written, pictures to where they lie."""
+
+    def __init__(self, links: dict[str, str], here: str) -> None:
+        self.links, self.here = links, here
+
+    def text(self, block: Text) -> str:
         return block.text
-    if isinstance(block, Table):
+
+    def table(self, block: Table) -> str:
         return markdown_table(block.frame)
-    if isinstance(block, Code):
+
+    def code(self, block: Code) -> str:
         return f"```yaml\n{block.text.rstrip()}\n```"
-    if isinstance(block, Verdict):
+
+    def verdict(self, block: Verdict) -> str:
         return f"**{block.text}**"
-    if isinstance(block, Plot):
-        return f"![{block.stem}]({links[block.stem]})"
-    assert isinstance(block, Picture)
-    target = os.path.relpath(block.path, here) if "://" not in block.path else block.path
-    return f"![{block.label}]({target})"
+
+    def plot(self, block: Plot) -> str:
+        return f"![{block.stem}]({self.links[block.stem]})"
+
+    def picture(self, block: Picture) -> str:
+        target = os.path.relpath(block.path, self.here) if "://" not in block.path else block.path
+        return f"![{block.label}]({target})"
 
 
 def render(title: str, first: str, sections: list[Section], out: str, fig_dir: str) -> list[str]:
@@ -45,10 +55,10 @@ def render(title: str, first: str, sections: list[Section], out: str, fig_dir: s
     plots = {b.stem: b.figure for s in sections for b in s.blocks if isinstance(b, Plot)}
     written = save_figures(plots, fig_dir)
     links = {os.path.splitext(os.path.basename(p))[0]: os.path.relpath(p, here) for p in written}
-    parts = [f"# {title}", first]
+    parts, blocks = [f"# {title}", first], Blocks(links, here)
     for section in sections:
         parts.append(f"{'#' * section.level} {section.title}")
-        parts += [_block(b, links, here) for b in section.blocks]
+        parts += [render_block(b, blocks) for b in section.blocks]
     os.makedirs(here, exist_ok=True)
     with open(out, "w") as f:
         f.write("\n\n".join(parts) + "\n")
