@@ -129,7 +129,7 @@ def spread_unread(df: pd.DataFrame) -> pd.DataFrame:
     for knob in (k for k in OPTIONAL_KNOBS if k in df):
         pairs = df[["loop", "family"]].drop_duplicates()
         readers = {(lp, f) for lp, f in pairs.itertuples(index=False) if _reads(lp, f, knob)}
-        reads = pd.Series([pair in readers for pair in zip(df["loop"], df["family"])], index=df.index)
+        reads = pd.Series(pd.MultiIndex.from_arrays([df["loop"], df["family"]]).isin(list(readers)), index=df.index)
         values = sorted(df.loc[reads, knob].unique())
         if reads.all() or not values:
             continue
