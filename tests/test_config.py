@@ -101,8 +101,8 @@ def test_overrides_apply_before_validation():
 @pytest.mark.parametrize("item, message", [
     ("generatoins=20", "--set 'generatoins=20': unknown key 'generatoins' (did you mean 'generations'?); allowed keys: "),
     ("params.gausian.d=3", "unknown key 'params.gausian' (did you mean 'params.gaussian'?); allowed after 'params.': gaussian,"),
-    ("params.gaussian.dd=3", "unknown key 'params.gaussian.dd' (did you mean 'params.gaussian.d'?); allowed after "
-                             "'params.gaussian.': d, estimator"),
+    ("params.gaussian.dd=3", ("unknown key 'params.gaussian.dd' (did you mean 'params.gaussian.d'?); allowed after "
+                              "'params.gaussian.': d, estimator")),
     ("curate.kindd=verify", "unknown key 'curate.kindd' (did you mean 'curate.kind'?)"),
     ("zzz=1", "--set 'zzz=1': unknown key 'zzz'; allowed keys: name,"),  # nothing close: no suggestion
 ])

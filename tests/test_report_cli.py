@@ -30,7 +30,7 @@ def test_help_imports_no_subcommand():
 
 @pytest.mark.slow  # imports every subcommand: Ray, pandas, matplotlib, torch
 def test_summaries_are_the_modules_own_first_lines():
-    for name, module in COMMANDS.items():
+    for module in COMMANDS.values():
         assert summary(module) == importlib.import_module(module).__doc__.strip().splitlines()[0]
 
 

@@ -160,7 +160,7 @@ def test_the_page_shows_the_sweep(page, sweep_root):
 def test_the_page_holds_every_figure_and_grid(page, sweep_root):
     parsed = Page(page.read_text())
     srcs = [base64.b64decode(s.split(",", 1)[1]) for s in images(parsed)]
-    first = sorted((sweep_root / "artifacts").iterdir())[0]
+    first = min((sweep_root / "artifacts").iterdir())
     grids = [(first / f"gen-{g:06d}-samples.png").read_bytes() for g in range(1, 5)]
     assert all(g in srcs for g in grids)  # each saved grid, byte for byte
     assert (sweep_root / "mad_gaussian_collapse.png").read_bytes() in srcs
@@ -178,10 +178,11 @@ def chromium():
     if shutil.which("apt-get") is None or os.geteuid() != 0:
         pytest.skip("no Chromium and no way to install it here (needs root and apt-get: apt-get install -y chromium)")
     env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-    done = subprocess.run(["apt-get", "install", "-y", "chromium"], capture_output=True, text=True, env=env)
-    if done.returncode != 0:
-        subprocess.run(["apt-get", "update"], capture_output=True, env=env)
-        done = subprocess.run(["apt-get", "install", "-y", "chromium"], capture_output=True, text=True, env=env)
+    install = ["apt-get", "install", "-y", "chromium"]
+    done = subprocess.run(install, capture_output=True, text=True, env=env, check=False)
+    if done.returncode != 0:  # a stale package list: update it once
+        subprocess.run(["apt-get", "update"], capture_output=True, env=env, check=False)
+        done = subprocess.run(install, capture_output=True, text=True, env=env, check=False)
     if shutil.which("chromium") is None:
         pytest.skip(f"Chromium could not be installed (apt-get install -y chromium): {done.stderr.strip()[-300:]}")
     return shutil.which("chromium")
@@ -196,7 +197,7 @@ def browse(page: Path, tmp_path: Path, *args: str) -> subprocess.CompletedProces
     profile = tmp_path / f"profile-{len(list(tmp_path.iterdir()))}"  # a fresh profile per run
     cmd = [chromium(), *BROWSER_FLAGS, f"--user-data-dir={profile}", "--enable-logging=stderr", "--v=0",
            "--virtual-time-budget=10000", *args, page.as_uri()]
-    return subprocess.run(cmd, capture_output=True, text=True, timeout=120)
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=120, check=False)  # callers read its output
 
 
 def in_browser(page: Path, tmp_path: Path) -> tuple[list[int], list[str]]:

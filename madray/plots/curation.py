@@ -14,7 +14,6 @@ from madray.config import CURATE_PREFIX
 from madray.plots.style import (
     GENERATION_LABEL,
     band,
-    curated,
     describe,
     fmt,
     line_styles,

@@ -44,4 +44,4 @@ def write_report(path: str, out: str | None = None, distance: str = "frechet", s
     return out, []
 
 
-__all__ = ["write_report", "markdown_table", "failed_trials"]
+__all__ = ["failed_trials", "markdown_table", "write_report"]

@@ -23,7 +23,13 @@ from madray.analysis.ess import effective_sample_size
 from madray.plots import figures
 from madray.plots.images import sample_grid_files, trials_with_grids
 from madray.plots.phase import fresh_gaussian
-from madray.results.store import SWEEP_FILE, filesystem, join, load_boundary, load_failures
+from madray.results.store import (
+    SWEEP_FILE,
+    filesystem,
+    join,
+    load_boundary,
+    load_failures,
+)
 from madray.results.summary import boundary_columns, metric_columns, summary_table
 
 NE_COLUMNS = ["lam", "n_r", "n_s", "param_d", "steady_from", "steady_to", "drift_z", "n_e", "n_e_low", "n_e_high",
@@ -186,8 +192,8 @@ def reproduction(root: str) -> Section | None:
     if page is None:
         return None
     text = page.decode("utf-8", errors="replace")
-    head = re.search(r"^# (PASS|FAIL): (.*)$", text, re.M)
-    claim = re.search(r"<b>Claim\.</b>\s*(.*?)<br><br><b>Scale\.</b>\s*(.*?)</td>", text, re.S)
+    head = re.search(r"^# (PASS|FAIL): (.*)$", text, re.MULTILINE)
+    claim = re.search(r"<b>Claim\.</b>\s*(.*?)<br><br><b>Scale\.</b>\s*(.*?)</td>", text, re.DOTALL)
     image = re.search(r'<img src="([^"/\\]+\.png)"', text)  # a file beside the page, never a path elsewhere
     table = [line for line in text.split("## Findings", 1)[-1].splitlines() if line.startswith("|")]
     blocks: list[Block] = [Verdict(head.group(1) == "PASS", f"{head.group(1)}: {head.group(2)}") if head

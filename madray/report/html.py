@@ -14,7 +14,16 @@ import re
 import numpy as np
 import pandas as pd
 
-from madray.report.content import Code, Picture, Plot, Section, Table, Text, Verdict, render_block
+from madray.report.content import (
+    Code,
+    Picture,
+    Plot,
+    Section,
+    Table,
+    Text,
+    Verdict,
+    render_block,
+)
 
 POLICY = "default-src 'none'; img-src data:; style-src 'unsafe-inline'"
 STYLE = """

@@ -7,7 +7,16 @@ import os
 import pandas as pd
 
 from madray.plots import save_figures
-from madray.report.content import Code, Picture, Plot, Section, Table, Text, Verdict, render_block
+from madray.report.content import (
+    Code,
+    Picture,
+    Plot,
+    Section,
+    Table,
+    Text,
+    Verdict,
+    render_block,
+)
 
 
 def markdown_table(df: pd.DataFrame) -> str:
