@@ -9,6 +9,7 @@ validates every trial against.
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import hashlib
 import itertools
 import json
@@ -22,7 +23,7 @@ from typing import Any, Mapping
 
 import yaml
 
-from madray.config import OPTIONAL_KNOBS, ConfigError, TrialConfig, from_mapping, grid_values, to_plain
+from madray.config import OPTIONAL_KNOBS, ConfigError, Curate, TrialConfig, from_mapping, grid_values, to_plain
 from madray.curate import metric_names as curation_metric_names
 from madray.curate import validate_curate
 from madray.errors import brief, clip
@@ -325,13 +326,39 @@ def parse_sweep(spec: Any, source: str = "<sweep>", max_trials: int = DEFAULT_MA
                  notes=merge_notes(grid, trials) if len(distinct) < len(trials) else (), tracking=tracking)
 
 
+OVERRIDE_SECTIONS = ("search",)  # top-level sections that other parsers read (madray.search.spec)
+
+
+def _known(item: str, part: str, allowed: list[str], where: str) -> None:
+    """`part` of a --set key must be one of `allowed`: a typo is blamed on the option, with a suggestion."""
+    if part not in allowed:
+        close = difflib.get_close_matches(part, allowed, n=1)
+        hint = f" (did you mean {where + close[0]!r}?)" if close else ""
+        raise ConfigError(f"--set {item!r}: unknown key {where + part!r}{hint}; allowed {f'after {where!r}' if where else 'keys'}: "
+                          f"{', '.join(allowed)}")
+
+
+def check_override_key(item: str, parts: list[str], spec: Mapping[str, Any]) -> None:
+    """The key path of one --set, checked where the allowed names are known (top level, params, curate)."""
+    _known(item, parts[0], list(dict.fromkeys([*SWEEP_ONLY_KEYS, *_KNOBS, *OVERRIDE_SECTIONS, *map(str, spec)])), "")
+    if parts[0] == "params" and len(parts) > 1:
+        _known(item, parts[1], list(FAMILIES), "params.")
+        if len(parts) > 2:
+            names = [f.name for f in dataclasses.fields(family_class(parts[1]).Params)]
+            _known(item, parts[2], names, f"params.{parts[1]}.")
+    if parts[0] == CURATE and len(parts) > 1:
+        _known(item, parts[1], [f.name for f in dataclasses.fields(Curate)], f"{CURATE}.")
+
+
 def apply_overrides(spec: dict[str, Any], overrides: list[str]) -> dict[str, Any]:
-    """Apply `key=value` overrides (values parsed as YAML) from the command line."""
+    """Apply `key=value` overrides (values parsed as YAML) from the command line; an unknown key is
+    an error naming the --set option (not the file) with the closest allowed name."""
     spec = dict(spec)
     for item in overrides:
         key, sep, raw = item.partition("=")
         if not sep:
             raise ConfigError(f"--set {brief(item)}: expected key=value, e.g. --set generations=5")
+        check_override_key(item, key.split("."), spec)
         try:
             value = read_yaml(raw)
         except yaml.YAMLError as e:

@@ -71,14 +71,18 @@ class Trial:
         )
         return self.loop.build(self.cfg, t, data)
 
-    def step(self) -> list[dict[str, Any]]:
-        """Train generation t on the loop's training set, evaluate it, sample for t+1."""
+    def step(self, evaluate: bool = True) -> list[dict[str, Any]]:
+        """Train generation t on the loop's training set, evaluate it, sample for t+1.
+
+        `evaluate=False` skips the metrics and artifacts (no rows): the same models, for a figure
+        that only needs them (every draw is seeded from (seed, generation, stream))."""
         t = self.generation + 1
         seed = self.cfg.seed
         train = self._training_set(t)
         self.state = self.family.fit(train, self.state, rng(seed, t, Stream.FIT))
-        metrics = self.family.evaluate(self.state, rng(seed, t, Stream.EVALUATE))
-        self.artifacts = self.family.artifacts(self.state, rng(seed, t, Stream.ARTIFACTS))
+        if evaluate:
+            metrics = self.family.evaluate(self.state, rng(seed, t, Stream.EVALUATE))
+            self.artifacts = self.family.artifacts(self.state, rng(seed, t, Stream.ARTIFACTS))
         if t < self.cfg.generations:
             batch, curation = self._synthetic(t)
             self.synthetic.append(batch)
@@ -86,7 +90,7 @@ class Trial:
         else:  # nothing is sampled after the last generation: curation metrics are NaN
             curation = curation_metrics(self.cfg.replicates)
         self.generation = t
-        return self.rows(t, {**metrics, **curation})
+        return self.rows(t, {**metrics, **curation}) if evaluate else []
 
     def _synthetic(self, t: int) -> tuple[Batch, Metrics]:
         """Generation t's samples for the loop, after the trial's curation, and its curation metrics.

@@ -98,6 +98,23 @@ def test_overrides_apply_before_validation():
         apply_overrides(dict(BASE), ["generations"])
 
 
+@pytest.mark.parametrize("item, message", [
+    ("generatoins=20", "--set 'generatoins=20': unknown key 'generatoins' (did you mean 'generations'?); allowed keys: "),
+    ("params.gausian.d=3", "unknown key 'params.gausian' (did you mean 'params.gaussian'?); allowed after 'params.': gaussian,"),
+    ("params.gaussian.dd=3", ("unknown key 'params.gaussian.dd' (did you mean 'params.gaussian.d'?); allowed after "
+                              "'params.gaussian.': d, estimator")),
+    ("curate.kindd=verify", "unknown key 'curate.kindd' (did you mean 'curate.kind'?)"),
+    ("zzz=1", "--set 'zzz=1': unknown key 'zzz'; allowed keys: name,"),  # nothing close: no suggestion
+])
+def test_a_set_typo_is_blamed_on_the_option(tmp_path, item, message):
+    path = tmp_path / "s.yaml"
+    path.write_text("name: s\nfamily: gaussian\nloop: fully_synthetic\ngenerations: 2\n")
+    with pytest.raises(ConfigError) as e:
+        load_sweep(path, [item])
+    assert message in str(e.value) and str(path) not in str(e.value)
+    assert load_sweep(path, ["generations=3"]).trials[0].generations == 3  # a known key still applies
+
+
 def test_dry_run_prints_grid_and_writes_nothing(tmp_path, capsys):
     import yaml
 
@@ -107,3 +124,28 @@ def test_dry_run_prints_grid_and_writes_nothing(tmp_path, capsys):
     out = capsys.readouterr().out
     assert "4 grid points, 4 distinct trials" in out and "accumulate" in out and "0.9" in out
     assert not (tmp_path / "out").exists()
+
+
+def test_dry_run_warns_when_the_folder_holds_another_sweep(tmp_path, capsys):
+    import re
+
+    from madray.results.folder import SweepFolder
+    from madray.spec import dump_sweep
+
+    path = tmp_path / "s.yaml"
+    path.write_text("name: s\nfamily: gaussian\nloop: fully_synthetic\ngenerations: 2\nreplicates: 2\n")
+    folder = tmp_path / "out" / "s"
+    folder.mkdir(parents=True)
+    (folder / "sweep.yaml").write_text(dump_sweep(load_sweep(path)))
+    assert main(["run", str(path), "--out", str(tmp_path / "out"), "--dry-run"]) == 0
+    assert f"{folder} holds a run of this sweep: running it resumes that run" in capsys.readouterr().out
+    longer = load_sweep(path, ["generations=20"])
+    with pytest.raises(FileExistsError) as refused:  # what the run itself would say
+        SweepFolder(str(folder)).prepare(dump_sweep(longer))
+    difference = re.search(r"different sweep \((.*?)\);", str(refused.value)).group(1)
+    assert main(["run", str(path), "--out", str(tmp_path / "out"), "--dry-run", "--set", "generations=20"]) == 0
+    out = capsys.readouterr().out
+    assert f"warning: {folder} holds a run of a different sweep ({difference}): `madray run` would refuse it" in out
+    assert sorted(p.name for p in folder.iterdir()) == ["sweep.yaml"]  # nothing written
+    assert main(["run", str(path), "--out", str(tmp_path / "out"), "--dry-run", "--set", "name=s-20"]) == 0
+    assert "warning" not in capsys.readouterr().out  # its own folder

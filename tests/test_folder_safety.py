@@ -6,7 +6,6 @@ import os
 import socket
 from pathlib import Path
 
-import pyarrow as pa
 import pyarrow.fs as pafs
 import pytest
 import yaml

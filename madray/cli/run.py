@@ -60,11 +60,32 @@ def print_dry_run(sweep, out: str, header: bool = True) -> None:
     if header:
         print(f"sweep {sweep.name!r}: {sweep.size_line()}")
         print(f"{gens} trial-generations, {sum(t.generations * t.replicates for t in sweep.trials)} result rows")
-    print(f"results would go to {sweep_root(out, sweep.name)}")
+    root = sweep_root(out, sweep.name)
+    print(f"results would go to {root}")
+    note = folder_note(sweep, root)
+    if note:
+        print(note)
     if sweep.tracking:
         print(f"tracked with {', '.join(sweep.tracking.names)}: one run per trial")
     with pd.option_context("display.max_rows", 500, "display.width", 160):
         print(table.to_string(index=False))
+
+
+def folder_note(sweep, root: str) -> str | None:
+    """What a run would do with the sweep folder's contents: resume the same sweep, or refuse another."""
+    import yaml
+
+    from madray.results.folder import SweepFolder, first_difference
+    from madray.spec import dump_sweep
+
+    stored = SweepFolder(root).sweep_text()
+    if stored is None:
+        return None
+    difference = first_difference(yaml.safe_load(stored), yaml.safe_load(dump_sweep(sweep)))
+    if difference is None:
+        return f"{root} holds a run of this sweep: running it resumes that run"
+    return (f"warning: {root} holds a run of a different sweep ({difference}): `madray run` would refuse it. "
+            f"Give this one its own folder (--set name=<new name> or another --out), or --overwrite to delete that run")
 
 
 def print_failures(failed: dict[str, str]) -> None:
@@ -93,8 +114,8 @@ def run(args: argparse.Namespace) -> int:
     try:
         outcome = run_sweep(sweep, args.out, **run_options(args), live=sys.stdout.isatty(), verbose=args.verbose)
     except KeyboardInterrupt:  # a second SIGINT / SIGTERM: stopped at once
-        print(f"\nstopped at once: the generations in progress are lost, every completed one is kept; "
-              f"run the same command again to resume", file=sys.stderr)
+        print("\nstopped at once: the generations in progress are lost, every completed one is kept; "
+              "run the same command again to resume", file=sys.stderr)
         return 130
     if outcome.stopped_by:
         print(f"\nstopped by {signal.Signals(outcome.stopped_by).name} at a generation boundary: "

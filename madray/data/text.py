@@ -41,7 +41,7 @@ def text_files(path: str | Path) -> list[Path]:
     if path.is_dir():
         files = sorted(p for p in path.rglob("*.txt") if p.is_file())
         if not files:
-            raise OSError(f"the folder has no .txt files")
+            raise OSError("the folder has no .txt files")
         return files
     raise OSError("no such file or folder")
 

@@ -23,17 +23,18 @@ from typing import Callable
 import pandas as pd
 from matplotlib.figure import Figure
 
-from madray.plots.curation import curation_curves, has_curation
+from madray.plots.curation import curation_curves
 from madray.plots.curves import metric_vs_generation
 from madray.plots.gmm import gmm_samples
 from madray.plots.images import sample_grids, trials_with_grids
 from madray.plots.linreg import linreg_vs_theory
 from madray.plots.phase import fresh_gaussian, phase_diagram
 from madray.plots.precision_recall import has_precision_recall, precision_recall
+from madray.plots.style import curated
 from madray.results.store import load_boundary
 from madray.results.summary import metric_columns
 
-Options = dict  # distance, steady: passed to the n_e figures
+Options = dict  # distance, steady: passed to the n_e figures; ne_table: n_e already computed with them
 
 
 def _curves(df: pd.DataFrame, root: str | None, options: Options) -> dict[str, Figure]:
@@ -46,7 +47,7 @@ def _phase(df, root, options):
         return {}
     boundary = load_boundary(root) if root else None
     return {"phase-diagram": phase_diagram(df, distance=options.get("distance", "frechet"), steady=options.get("steady"),
-                                           boundary=boundary)}
+                                           table=options.get("ne_table"), boundary=boundary)}
 
 
 def _gmm(df, root, options):
@@ -66,7 +67,7 @@ def _sample_grids(df, root, options):
 
 
 def _curation(df, root, options):
-    return {"curation": curation_curves(df)} if has_curation(df) else {}
+    return {"curation": curation_curves(df)} if curated(df) else {}
 
 
 MAKERS: list[Callable[[pd.DataFrame, str | None, Options], dict[str, Figure]]] = [

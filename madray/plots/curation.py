@@ -7,14 +7,22 @@ curation knobs `curate_<key>` among them), mean over replicates with a ±1 s.d. 
 
 from __future__ import annotations
 
-import textwrap
-
 import pandas as pd
-import seaborn as sns
 from matplotlib.figure import Figure
 
 from madray.config import CURATE_PREFIX
-from madray.plots.style import GENERATION_LABEL, band, describe, fmt, metric_label, new_figure, seaborn_style, varying
+from madray.plots.style import (
+    GENERATION_LABEL,
+    band,
+    describe,
+    fmt,
+    line_styles,
+    metric_label,
+    new_figure,
+    seaborn_style,
+    title,
+    varying,
+)
 
 # (quality, diversity) per kind of family, by the metrics it reports; None: no diversity metric.
 QUALITY_DIVERSITY: tuple[tuple[str, str | None], ...] = (
@@ -23,11 +31,6 @@ QUALITY_DIVERSITY: tuple[tuple[str, str | None], ...] = (
     ("mean_error", "trace_cov"),  # gaussian
     ("test_error", None),  # linreg
 )
-
-
-def has_curation(df: pd.DataFrame) -> bool:
-    kind = f"{CURATE_PREFIX}kind"
-    return kind in df and bool((df[kind] != "none").any())
 
 
 def quality_diversity(rows: pd.DataFrame) -> list[str]:
@@ -50,16 +53,13 @@ def curation_curves(df: pd.DataFrame) -> Figure:
     for ax, (family, rows, metric) in zip(axes, cells):
         keys = [k for k in varying(rows) if k != "family"]
         groups = list(rows.groupby(keys, sort=True)) if keys else [((), rows)]
-        colors = sns.color_palette("colorblind", len(groups))
-        for color, (values, line) in zip(colors, groups):
+        for style, (values, line) in zip(line_styles(len(groups)), groups):
             values = values if isinstance(values, tuple) else (values,)
-            band(ax, line, metric, color=color, label=_label(keys, values))
+            band(ax, line, metric, markersize=3, label=_label(keys, values), **style)
         ax.set(title=f"{family}: {metric}", xlabel=GENERATION_LABEL, ylabel=metric_label(metric))
         ax.xaxis.get_major_locator().set_params(integer=True)
         ax.legend(fontsize="x-small")
-    # the curation knobs are in the legend; a one-panel figure is narrow, so wrap the title tighter
-    fixed = describe(df, skip=tuple(c for c in df.columns if c.startswith(CURATE_PREFIX))).replace("\n", " ")
-    width = 110 if len(cells) > 1 else 60
-    title = "curated loops: quality and diversity per curation setting (line: mean, band: ±1 s.d.) " + fixed
-    fig.suptitle("\n".join(textwrap.wrap(title, width)), fontsize="medium")
+    # the curation knobs are in the legend
+    title(fig, "curated loops: quality and diversity per curation setting (line: mean, band: ±1 s.d.)",
+          describe(df, skip=tuple(c for c in df.columns if c.startswith(CURATE_PREFIX))))
     return fig

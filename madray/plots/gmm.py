@@ -15,7 +15,7 @@ from matplotlib.figure import Figure
 
 from madray.analysis.trials import trial_config
 from madray.errors import DataError
-from madray.plots.style import describe, new_figure, seaborn_style
+from madray.plots.style import describe, new_figure, seaborn_style, title
 from madray.seeding import Stream, rng
 from madray.trial import Trial
 
@@ -42,7 +42,7 @@ def generation_samples(df: pd.DataFrame, trial_id: str, generations: list[int], 
         raise DataError(f"replicate = {replicate} is not allowed: trial {trial_id} has replicates 0..{cfg.replicates - 1}")
     trial, out = Trial(cfg), {}
     while trial.generation < max(generations):
-        trial.step()
+        trial.step(evaluate=False)  # the metrics are in the table already
         if trial.generation in generations:
             draw = trial.family.evaluation_sample(trial.state, rng(cfg.seed, trial.generation, Stream.EVALUATE))
             out[trial.generation] = draw["x"][replicate]
@@ -73,6 +73,5 @@ def gmm_samples(df: pd.DataFrame, trial_id: str | None = None, generations: list
         ax.set(title=f"t = {t}: {covered[t]:.0f} of {len(modes)} modes covered", xlim=(-reach, reach),
                ylim=(-reach, reach), aspect="equal", xlabel="x₁ (data units)", ylabel="x₂ (data units)")
     axes[0].legend(loc="upper right", fontsize="x-small")
-    fig.suptitle(f"GMM samples per generation (trial {trial_id}, replicate {replicate})\n{describe(rows)}",
-                 fontsize="medium")
+    title(fig, f"GMM samples per generation (trial {trial_id}, replicate {replicate})", describe(rows))
     return fig

@@ -10,7 +10,7 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from madray.errors import DataError
-from madray.plots.style import describe, new_figure, seaborn_style
+from madray.plots.style import describe, new_figure, seaborn_style, title
 from madray.results.folder import SweepFolder
 
 SAMPLES = re.compile(r"gen-(\d+)-samples\.png$")
@@ -49,5 +49,5 @@ def sample_grids(df: pd.DataFrame, root: str, trial_id: str | None = None, panel
         ax.set(title=f"generation {t}", xticks=[], yticks=[])
         ax.grid(False)
     rows = df[df["trial_id"] == trial_id]
-    fig.suptitle(f"Samples per generation (trial {trial_id})\n{describe(rows)}", fontsize="medium")
+    title(fig, f"Samples per generation (trial {trial_id})", describe(rows))
     return fig

@@ -6,7 +6,6 @@ import math
 
 import numpy as np
 import pandas as pd
-import seaborn as sns
 from matplotlib.figure import Figure
 
 from madray.analysis.theory import (
@@ -19,10 +18,12 @@ from madray.plots.style import (
     GENERATION_LABEL,
     band,
     describe,
+    line_styles,
     metric_label,
     new_figure,
     panels,
     seaborn_style,
+    title,
     varying,
 )
 
@@ -54,19 +55,18 @@ def linreg_vs_theory(df: pd.DataFrame, metric: str = "test_error") -> Figure:
     if rows.empty:
         raise DataError(f"the linear-regression figure needs linreg trials with {metric!r}; these results have none")
     loops = sorted(rows["loop"].unique())
-    colors = dict(zip(loops, sns.color_palette("colorblind", len(loops))))
+    styles = dict(zip(loops, line_styles(len(loops))))
     groups = list(panels(rows, [k for k in varying(rows) if k != "loop"]))
     fig, axes = new_figure(len(groups))
-    for ax, (title, sub) in zip(axes, groups):
+    for ax, (heading, sub) in zip(axes, groups):
         for loop in loops:
             if (sub["loop"] == loop).any():
-                band(ax, sub[sub["loop"] == loop], metric, color=colors[loop], label=f"loop={loop}")
+                band(ax, sub[sub["loop"] == loop], metric, markersize=3, label=f"loop={loop}", **styles[loop])
         generations = np.arange(1, int(sub["generation"].max()) + 1)
         for (name, values), style in zip(theory_lines(sub).items(), ["--", ":", "-."]):
             ax.plot(generations, values, color="black", linestyle=style, label=name)
-        ax.set(title=title, xlabel=GENERATION_LABEL, ylabel=metric_label(metric))
+        ax.set(title=heading, xlabel=GENERATION_LABEL, ylabel=metric_label(metric))
         ax.legend(fontsize="x-small")
-    fig.suptitle(f"Linear regression: replace vs accumulate (Gerstgrasser et al. 2024)\n{describe(rows, skip=('loop',))}",
-                 fontsize="medium")
+    title(fig, "Linear regression: replace vs accumulate (Gerstgrasser et al. 2024)", describe(rows, skip=("loop",)))
     return fig
 

@@ -15,7 +15,7 @@ from matplotlib.figure import Figure
 
 from madray.analysis.ess import effective_sample_size
 from madray.errors import DataError
-from madray.plots.style import describe, new_figure, panels, seaborn_style, varying
+from madray.plots.style import describe, new_figure, panels, seaborn_style, title, varying
 
 
 def fresh_gaussian(df: pd.DataFrame) -> pd.DataFrame:
@@ -39,10 +39,16 @@ def _annotate(ax, grid: pd.DataFrame, norm) -> None:
 
 
 def _boundary(ax, grid: pd.DataFrame) -> None:
-    """Contour n_e / n_r = 1 through the cell centres, where the grid is 2-D, complete, and crosses 1."""
-    values = grid.to_numpy(dtype=float)
+    """Contour n_e / n_r = 1 through the centres of the cells with n_s > 0, where those form a complete
+    2-D grid that crosses 1.
+
+    The n_s = 0 column is left out: without synthetic data the loop trains on its n_r fresh real
+    samples alone, so n_e = n_r by definition and its estimate only scatters around 1 (a contour
+    through it would draw a boundary tick there in every panel, λ = 1 included)."""
+    synthetic = np.asarray(grid.columns, dtype=float) > 0
+    values = grid.to_numpy(dtype=float)[:, synthetic]
     if min(values.shape) >= 2 and not np.isnan(values).any() and values.min() < 1 < values.max():
-        x, y = np.meshgrid(np.arange(values.shape[1]) + 0.5, np.arange(values.shape[0]) + 0.5)
+        x, y = np.meshgrid(np.flatnonzero(synthetic) + 0.5, np.arange(values.shape[0]) + 0.5)
         ax.contour(x, y, values, levels=[1.0], colors="black", linewidths=2)
 
 
@@ -94,18 +100,18 @@ def phase_diagram(df: pd.DataFrame, distance: str = "frechet", steady: int | Non
     norm = TwoSlopeNorm(vcenter=1.0, vmin=min(min(finite), 0.99), vmax=max(max(finite), 1.01))
     groups = list(panels(table, keys))
     fig, axes = new_figure(len(groups), size=(5.2, 4.2))
-    for ax, (title, sub) in zip(axes, groups):
+    for ax, (heading, sub) in zip(axes, groups):
         grid = ratio_grid(sub)
         sns.heatmap(grid, ax=ax, cmap="RdBu", norm=norm, linewidths=0.5, cbar_kws={"label": "n_e / n_r (dimensionless)"})
         _annotate(ax, grid, norm)
         searched = _panel_boundary(boundary, sub, keys)
         _boundary(ax, grid) if searched is None else _searched(ax, grid, searched)
-        ax.set(title=title, xlabel="n_s (synthetic samples per generation)",
+        ax.set(title=heading, xlabel="n_s (synthetic samples per generation)",
                ylabel="n_r (fresh real samples per generation)")
     window = f"generations {table['steady_from'].min()}–{table['steady_to'].max()}"
-    fig.suptitle(
-        f"Effective sample size n_e / n_r of the fresh-data loop (MAD Fig. 10); distance: {table['distance'].iloc[0]}, "
-        f"steady state: {window}\nblack {'line' if boundary is None else 'points: searched'} admissibility boundary "
-        f"n_e / n_r = 1{'' if boundary is None else ' with its interval'} (admissible towards large n_r, small n_s); "
-        f"{describe(rows, skip=('lam', 'n_r', 'n_s'))}", fontsize="medium")
+    line = "line" if boundary is None else "points: searched"
+    title(fig, f"Effective sample size n_e / n_r of the fresh-data loop (MAD Fig. 10); distance: "
+               f"{table['distance'].iloc[0]}, steady state: {window}; black {line} admissibility boundary n_e / n_r = 1"
+               f"{'' if boundary is None else ' with its interval'} (admissible towards large n_r, small n_s)",
+          describe(rows, skip=("lam", "n_r", "n_s")))
     return fig
