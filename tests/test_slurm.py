@@ -135,6 +135,27 @@ def test_multi_node_script_binds_ray_to_the_node_and_single_node_to_loopback():
     assert "NODES=4" in four and "NODES=1" in one
 
 
+@pytest.mark.slow
+def test_a_run_stopped_before_tunes_first_snapshot_resumes(ray_local, tmp_path):
+    """A requeue can stop the driver after Tune wrote tuner.pkl but before its first experiment_state-*.json:
+    Tuner.restore then fails ("no experiment state file"); the next run must start Tune afresh and resume
+    from madray's checkpoints."""
+    from madray.spec import parse_sweep
+    from madray.sweep import run_sweep
+
+    sweep = parse_sweep(SWEEP)
+    run_sweep(sweep, str(tmp_path), emit=lambda line: None)
+    experiment = tmp_path / "slurmed" / "_tune" / "tune"
+    states = list(experiment.glob("experiment_state-*.json"))
+    assert states and (experiment / "tuner.pkl").exists()
+    for state in states:
+        state.unlink()
+    outcome = run_sweep(sweep, str(tmp_path), emit=lambda line: None)
+    assert outcome.resumed and not outcome.failed
+    df = madray.load_results(str(tmp_path / "slurmed"))
+    assert len(df) == 2 * 2 * 4 and not df.duplicated(["trial_id", "replicate", "generation"]).any()
+
+
 # --------------------------------------------------------------------------- a real Slurm
 def _install_slurm() -> str | None:
     """None when slurmctld, slurmd and munged are there (installing them with apt-get if we can), else why not."""

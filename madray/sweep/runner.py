@@ -26,6 +26,7 @@ os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
 import psutil  # noqa: E402
 import ray  # noqa: E402
 import pyarrow as pa  # noqa: E402
+import pyarrow.fs as pafs  # noqa: E402  HOOK(slurm)
 from ray import tune  # noqa: E402
 
 from madray.config import Resources, TrialConfig  # noqa: E402
@@ -275,10 +276,15 @@ def tune_units(sweep: Sweep, pack: bool = True) -> list[dict]:
     return [unit_config(u, i) for i, u in enumerate(units)]
 
 
+def _has_state(fs, experiment: str) -> bool:  # HOOK(slurm)
+    # A driver stopped before Tune's first snapshot leaves tuner.pkl without experiment_state-*.json: restore fails.
+    return any(i.base_name.startswith("experiment_state-") for i in fs.get_file_info(pafs.FileSelector(experiment)))
+
+
 def _tuner(sweep: Sweep, root: str, trainable, progress: Progress, resume: bool, pack: bool) -> tune.Tuner:
     fs, path = tune_dir(root)
     experiment = join(path, EXPERIMENT)
-    if resume and tune.Tuner.can_restore(experiment, storage_filesystem=fs):
+    if resume and tune.Tuner.can_restore(experiment, storage_filesystem=fs) and _has_state(fs, experiment):  # HOOK(slurm)
         return tune.Tuner.restore(experiment, trainable, resume_errored=True, storage_filesystem=fs)
     return tune.Tuner(
         trainable,
