@@ -221,10 +221,11 @@ before=$(results)
 read -r -a hosts <<< "$(scontrol show hostnames "$SLURM_JOB_NODELIST" | tr '\n' ' ')"
 if [ "$NODES" -gt 1 ]; then head_ip=$(node_ip); else head_ip=127.0.0.1; fi
 if [ "$head_ip" = 127.0.0.1 ]; then export RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER=0; fi  # keep Ray on loopback
-read -r gcs client <<< "$(free_ports 2)"
+read -r gcs client dashboard <<< "$(free_ports 3)"
 mkdir -p "$MADRAY_RAY_TMP"
 # shellcheck disable=SC2046
 "$RAY" start --head --block --port="$gcs" --ray-client-server-port="$client" --include-dashboard=false \
+  --dashboard-port="$dashboard" \
   $(node_options "$head_ip") > "$MADRAY_RAY_TMP/head.log" 2>&1 &
 head=$!
 address="$head_ip:$gcs"

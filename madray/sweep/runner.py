@@ -233,10 +233,10 @@ def tune_dir(root: str) -> tuple[Any, str]:
     return fs, path
 
 
-def tune_config(**kwargs: Any) -> tune.TuneConfig:
+def tune_config(reuse_actors: bool = True, **kwargs: Any) -> tune.TuneConfig:  # HOOK(slurm): reuse_actors
     """What every madray Tuner shares: reused actors, Tune trials named after madray's trial ids."""
     return tune.TuneConfig(
-        reuse_actors=True,
+        reuse_actors=reuse_actors,
         trial_name_creator=lambda t: t.config["trial"]["trial_id"],
         trial_dirname_creator=lambda t: t.config["trial"]["trial_id"],
         **kwargs,
@@ -289,7 +289,7 @@ def _tuner(sweep: Sweep, root: str, trainable, progress: Progress, resume: bool,
     return tune.Tuner(
         trainable,
         param_space={"trial": tune.grid_search(tune_units(sweep, pack))},
-        tune_config=tune_config(),
+        tune_config=tune_config(not any(t.resources.fresh_process for t in sweep.trials)),  # HOOK(slurm)
         run_config=run_config(root, EXPERIMENT, [progress]),
     )
 
