@@ -137,3 +137,34 @@ def test_every_torch_family_runs_a_generation_on_the_gpu(family, madray_cache):
     rows = Trial(sweep.trials[0]).step()
     assert torch.cuda.max_memory_allocated() > 0  # the networks and batches were on the GPU
     assert rows and all(math.isfinite(v) for r in rows for k, v in r.items() if isinstance(v, float))
+
+
+@pytest.mark.parametrize("cpu, gpu, slots", [(2, 0.5, 16), (2, 1, 8), (4, 0.25, 8), (1, 0, 32)])
+def test_plan_counts_the_trials_a_node_holds_by_cpus_and_gpus(cpu, gpu, slots):
+    from argparse import Namespace
+
+    from madray.cli.plan import workers
+
+    args = Namespace(workers=None, nodes=2, cpus_per_node=16, gpus_per_node=4)
+    assert workers(args, cpu, gpu) == slots  # 2 nodes × min(16 // cpu, 4 // gpu)
+
+
+def test_plan_refuses_gpu_trials_without_gpus():
+    from argparse import Namespace
+
+    from madray.cli.plan import workers
+
+    with pytest.raises(ConfigError, match="--gpus-per-node = 0"):
+        workers(Namespace(workers=None, nodes=2, cpus_per_node=16, gpus_per_node=None), 1, 0.5)
+
+
+@pytest.mark.slow
+def test_plan_prices_gpu_hours_as_trial_time_times_gpus():
+    from madray.sweep.plan import make_plan
+
+    sweep = parse_sweep({"name": "p", "family": "gaussian", "loop": "fully_synthetic", "generations": 5,
+                         "resources": {"cpu": 1, "gpu": 0.5}, "grid": {"lam": [1.0, 0.9]}})
+    plan = make_plan(sweep, workers=2, pilot_s=20)
+    trial_seconds = sum(d["seconds"] for d in plan.dominant)  # both trials (dominant lists up to 5)
+    assert len(plan.dominant) == 2 and trial_seconds > 0
+    assert plan.gpu_hours == pytest.approx(0.5 * trial_seconds / 3600, rel=1e-9)
