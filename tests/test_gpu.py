@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+import os
 import subprocess
 import sys
 
@@ -76,43 +77,25 @@ def test_fresh_process_is_a_resources_key_and_such_trials_are_never_packed():
 
 
 SCRIPT = """
-import json, sys, threading, time
-import psutil
+import json, sys, tempfile
 from madray.spec import parse_sweep
 from madray.sweep import run_sweep, runner
-import tempfile
 
 runner.start_embedded_ray(num_cpus=2, num_gpus=1)  # one GPU as a Ray resource, CUDA or not
-alive, seen, stop = {}, set(), threading.Event()
-
-def watch():  # the trial actors' processes, and how many run at once
-    while not stop.is_set():
-        now = set()
-        for p in psutil.Process().children(recursive=True):
-            try:
-                if p.cmdline()[0].startswith("ray::ImplicitFunc"):
-                    now.add(p.pid)
-            except (psutil.Error, IndexError):
-                pass
-        seen.update(now)
-        alive["max"] = max(alive.get("max", 0), len(now))
-        time.sleep(0.02)
-
-thread = threading.Thread(target=watch)
-thread.start()
+sys.path.insert(0, sys.argv[2])
+from helpers import TrialActors
 spec = {"name": "g", "family": "gaussian", "loop": "fully_synthetic", "generations": 30, "replicates": 2,
         "n_ini": 50, "n_s": 50, "resources": json.loads(sys.argv[1]), "grid": {"lam": [1.0, 0.9, 0.8, 0.7]}}
-with tempfile.TemporaryDirectory() as out:
+with TrialActors() as seen, tempfile.TemporaryDirectory() as out:
     outcome = run_sweep(parse_sweep(spec), out, emit=lambda line: None, pack=False)
-stop.set()
-thread.join()
-print(json.dumps({"processes": len(seen), "at_once": alive["max"], "failed": len(outcome.failed)}))
+print(json.dumps({"processes": len(seen.pids), "at_once": seen.most, "failed": len(outcome.failed)}))
 """
 
 
 def actors(resources: dict) -> dict:
-    done = subprocess.run([sys.executable, "-c", SCRIPT, json.dumps(resources)], capture_output=True, text=True,
-                          timeout=300)
+    tests = os.path.dirname(os.path.abspath(__file__))
+    done = subprocess.run([sys.executable, "-c", SCRIPT, json.dumps(resources), tests], capture_output=True,
+                          text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-3000:]
     return json.loads(done.stdout.strip().splitlines()[-1])
 

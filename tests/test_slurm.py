@@ -269,17 +269,30 @@ def job_fields(env: dict, job_id: str) -> dict[str, str]:
     return dict(re.findall(r"(\w+)=(\S*)", shown))
 
 
-GENERATIONS = 4500  # 2 trials on 1 CPU: more than a quiet machine writes in the first run (signalled <= 50 s in)
+def generations_lasting(seconds: float, tmp_path: Path) -> int:
+    """Generations per trial of SWEEP's two that take about `seconds` one after another in one worker on
+    this machine now: the job's per-generation work (trainable.run_config) timed over 300 generations."""
+    from madray.sweep.runner import results_schema
+    from madray.sweep.trainable import run_config
+
+    sweep = load_sweep(str(sweep_file(tmp_path, generations=300)))
+    start = time.perf_counter()
+    run_config(sweep.trials[0], str(tmp_path / "timing"), results_schema(sweep), None, lambda trial, summary: None)
+    per_generation = (time.perf_counter() - start) / 300
+    shutil.rmtree(tmp_path / "timing")
+    return int(min(15000, max(1500, seconds / per_generation / 2)))
 
 
 @pytest.mark.slow
 def test_a_sweep_requeued_by_its_time_limit_resumes_exactly(slurm, tmp_path):
     """time 1 min, requeue 10 s before: Slurm signals the job 20-50 s after it starts (it checks time limits
-    every 30 s), mid-sweep; the job stops, requeues itself and its next run resumes. Once it has been requeued,
-    the test raises the job's time limit so that the next run finishes the sweep rather than take several more
-    minute-long runs (Slurm cannot set a limit under a minute)."""
+    every 30 s), mid-sweep; the job stops, requeues itself and its next run resumes. The sweep is sized to
+    about 80 s of work on this machine (measured first), so that the first run cannot finish it. Once the job
+    has been requeued, the test raises its time limit so that the next run finishes the sweep rather than take
+    several more minute-long runs (Slurm cannot set a limit under a minute)."""
     env, folder = slurm
-    path = sweep_file(tmp_path, generations=GENERATIONS)
+    generations = generations_lasting(80, tmp_path)
+    path = sweep_file(tmp_path, generations=generations)
     out, log = tmp_path / "out", tmp_path / "job-%j.out"
     submitted = subprocess.run(
         [str(BIN / "madray"), "slurm", str(path), "--out", str(out), "--cpus-per-node", "1", "--time", "1",
@@ -298,9 +311,9 @@ def test_a_sweep_requeued_by_its_time_limit_resumes_exactly(slurm, tmp_path):
     assert fields["JobState"] == "COMPLETED" and fields["ExitCode"] == "0:0", text[-4000:]
     assert int(fields["Restarts"]) >= 1 and "requeueing job" in text
     written = [int(n) for n in re.findall(r"\((\d+) generation files written in this run\)", text)]
-    assert sum(written) < 2 * GENERATIONS  # the requeues came mid-sweep: another run wrote the rest
+    assert sum(written) < 2 * generations  # the requeues came mid-sweep: another run wrote the rest
     df = madray.load_results(str(out / "slurmed"))
-    assert len(df) == 2 * 2 * GENERATIONS and not df.duplicated(["trial_id", "replicate", "generation"]).any()
+    assert len(df) == 2 * 2 * generations and not df.duplicated(["trial_id", "replicate", "generation"]).any()
     for cfg in load_sweep(str(path)).trials:  # identical to an uninterrupted run
         ref = sorted(run_trial(cfg), key=lambda r: (r["generation"], r["replicate"]))
         got = df[df["trial_id"] == cfg.trial_id].sort_values(["generation", "replicate"])

@@ -261,6 +261,7 @@ if [ -z "$stop" ]; then
 fi
 [ -n "$workers" ] && kill -TERM "$workers" 2>/dev/null && wait "$workers"
 stop_group "$head"
+log "Ray stopped"
 [ "$status" -eq 0 ] || [ -n "$stop" ] || tail -n 40 "$MADRAY_RAY_TMP/head.log"
 rm -rf "$MADRAY_RAY_TMP"
 
