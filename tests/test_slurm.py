@@ -101,7 +101,7 @@ def test_print_writes_the_script_and_submits_nothing(tmp_path, capsys, monkeypat
             "--requeue-before", "600", "--set", "generations=6", "--print"]
     assert main(args) == 0
     script = capsys.readouterr().out
-    sbatch = re.findall(r"^#SBATCH (.*)$", script, flags=re.M)
+    sbatch = re.findall(r"^#SBATCH (.*)$", script, flags=re.MULTILINE)
     assert sbatch == ["--job-name=madray-slurmed", "--nodes=4", "--ntasks-per-node=1", "--cpus-per-task=16",
                       "--gres=gpu:4", "--time=24:00:00", "--partition=gpu", "--account=lab", "--requeue",
                       "--signal=B:USR1@600", "--open-mode=append", f"--output={tmp_path}/madray-slurmed-%j.out",
@@ -112,7 +112,7 @@ def test_print_writes_the_script_and_submits_nothing(tmp_path, capsys, monkeypat
     assert (values["NODES"], values["CPUS"], values["GPUS"], values["GRACE"]) == ("4", "16", "4", "200")
     assert values["GENERATIONS"] == "12"  # 2 trials of 6 generations (the --set is applied)
     assert values["RUN_ARGS"] == ["--set", "generations=6"]  # every run resolves the same sweep
-    assert subprocess.run([BASH, "-n"], input=script, text=True).returncode == 0
+    assert subprocess.run([BASH, "-n"], input=script, text=True, check=False).returncode == 0
     assert sorted(p.name for p in tmp_path.iterdir()) == ["my sweeps"]  # nothing written
 
 
@@ -165,7 +165,7 @@ def _install_slurm() -> str | None:
     if os.geteuid() != 0 or not shutil.which("apt-get"):
         return "slurm-wlm and munge are not installed and cannot be (apt-get as root)"
     done = subprocess.run(["apt-get", "install", "-y", "slurm-wlm", "munge"], capture_output=True, text=True,
-                          timeout=900, env={**os.environ, "DEBIAN_FRONTEND": "noninteractive"})
+                          timeout=900, env={**os.environ, "DEBIAN_FRONTEND": "noninteractive"}, check=False)
     if done.returncode != 0 or not all(shutil.which(b) for b in needed):
         return f"apt-get install slurm-wlm munge failed: {done.stderr.strip()[-300:]}"
     return None
@@ -253,10 +253,10 @@ def slurm():
         daemons.append(subprocess.Popen(["slurmctld", "-D", "-i"], env=env, stdout=log, stderr=log))
         daemons.append(subprocess.Popen(["slurmd", "-D", "-N", "localhost"], env=env, stdout=log, stderr=log))
         _wait("an idle Slurm node", lambda: subprocess.run(["sinfo", "-h", "-o", "%t"], env=env, capture_output=True,
-                                                           text=True).stdout.strip() == "idle", 60)
+                                                           text=True, check=False).stdout.strip() == "idle", 60)
         yield env, folder
     finally:
-        subprocess.run(["scancel", "--full", "--partition=debug"], env=env, capture_output=True)
+        subprocess.run(["scancel", "--full", "--partition=debug"], env=env, capture_output=True, check=False)
         time.sleep(2)  # slurmd stops the job's processes
         for proc in reversed(daemons):
             _stop(proc)
@@ -265,7 +265,8 @@ def slurm():
 
 
 def job_fields(env: dict, job_id: str) -> dict[str, str]:
-    shown = subprocess.run(["scontrol", "show", "job", job_id], env=env, capture_output=True, text=True).stdout
+    shown = subprocess.run(["scontrol", "show", "job", job_id], env=env, capture_output=True, text=True,
+                           check=False).stdout
     return dict(re.findall(r"(\w+)=(\S*)", shown))
 
 
@@ -291,13 +292,14 @@ def test_a_sweep_requeued_by_its_time_limit_resumes_exactly(slurm, tmp_path):
     (measured first), so that the first run cannot finish it. Once the job
     has been requeued, the test raises its time limit so that the next run finishes the sweep rather than take
     several more minute-long runs (Slurm cannot set a limit under a minute)."""
-    env, folder = slurm
+    env, _ = slurm
     generations = generations_lasting(80, tmp_path)
     path = sweep_file(tmp_path, generations=generations)
     out, log = tmp_path / "out", tmp_path / "job-%j.out"
     submitted = subprocess.run(
         [str(BIN / "madray"), "slurm", str(path), "--out", str(out), "--cpus-per-node", "1", "--time", "2",
-         "--requeue-before", "50", "--log", str(log)], env=env, capture_output=True, text=True, timeout=120)
+         "--requeue-before", "50", "--log", str(log)], env=env, capture_output=True, text=True, timeout=120,
+        check=False)
     assert submitted.returncode == 0, submitted.stdout + submitted.stderr
     job_id = re.search(r"submitted batch job (\d+)", submitted.stdout).group(1)
     log = tmp_path / f"job-{job_id}.out"

@@ -12,7 +12,14 @@ from __future__ import annotations
 import argparse
 import os
 
-from madray.cluster.slurm import REQUEUE_BEFORE_S, SlurmJob, check_fits, default_cpus, render, submit
+from madray.cluster.slurm import (
+    REQUEUE_BEFORE_S,
+    SlurmJob,
+    check_fits,
+    default_cpus,
+    render,
+    submit,
+)
 from madray.spec import DEFAULT_MAX_TRIALS, Sweep, load_sweep
 
 

@@ -150,7 +150,7 @@ def submit(script: str) -> str:
     """`sbatch --parsable` with the script on stdin (Slurm keeps its own copy for every requeue); the job id."""
     if shutil.which("sbatch") is None:
         raise ConfigError("sbatch is not on the PATH: run `madray slurm` on a Slurm login node, or use --print")
-    done = subprocess.run(["sbatch", "--parsable"], input=script, text=True, capture_output=True)
+    done = subprocess.run(["sbatch", "--parsable"], input=script, text=True, capture_output=True, check=False)
     if done.returncode != 0:
         raise ConfigError(f"sbatch refused the job: {done.stderr.strip() or done.stdout.strip()}")
     return done.stdout.strip().split(";")[0]
