@@ -105,14 +105,23 @@ def require(ok: bool, key: str, value: Any, allowed: str) -> None:
 # --------------------------------------------------------------------------- trial config
 @dataclass(frozen=True)
 class Resources:
-    """Per-trial resources handed to Ray Tune."""
+    """Per-trial resources handed to Ray Tune.
+
+    `gpu` may be a fraction (0.25: four such trials share one GPU). `fresh_process`: the trial runs
+    in a worker process of its own, which exits when it ends (Tune's `reuse_actors` is off for the
+    sweep, and the trial is never packed with others), so the memory it held, a GPU's included, is
+    released; a reused actor keeps its process, and CUDA's cached memory with it, across trials.
+    """
 
     cpu: float = 1.0
     gpu: float = 0.0
+    fresh_process: bool = False
 
     def __post_init__(self) -> None:
         require(self.cpu > 0, "resources.cpu", self.cpu, "must be > 0")
         require(self.gpu >= 0, "resources.gpu", self.gpu, "must be >= 0")
+        require(self.gpu <= 1 or float(self.gpu).is_integer(), "resources.gpu", self.gpu,
+                "a fraction of one GPU (<= 1) or a whole number of GPUs (Ray cannot split a trial over fractions of several)")
 
 
 @dataclass(frozen=True)

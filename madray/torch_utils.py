@@ -13,9 +13,11 @@ from __future__ import annotations
 
 import contextlib
 import math
+import os
 from typing import Callable, Iterator
 
 import numpy as np
+import ray
 import torch
 from torch import nn
 
@@ -25,11 +27,33 @@ Tensors = dict[str, torch.Tensor]
 
 
 def configure(cfg: TrialConfig) -> torch.device:
-    """Torch threads follow the trial's CPU resources; CUDA when the trial asked for a GPU and one exists."""
+    """Torch threads follow the trial's CPU resources; the device is the GPU Ray assigned to this worker
+    when the trial asked for one (`resources.gpu > 0`, fractions included) and CUDA is there, else the CPU."""
     torch.set_num_threads(max(1, int(cfg.resources.cpu)))
     if cfg.resources.gpu > 0 and torch.cuda.is_available():
-        return torch.device("cuda")
+        assigned = ray.get_gpu_ids() if ray.is_initialized() else []
+        device = torch.device("cuda", cuda_index(assigned, os.environ.get("CUDA_VISIBLE_DEVICES")))
+        torch.cuda.set_device(device)  # allocations without an explicit device go there too
+        return device
     return torch.device("cpu")
+
+
+def cuda_index(assigned: list, visible: str | None) -> int:
+    """torch's index of the first GPU Ray assigned (`ray.get_gpu_ids()`).
+
+    Ray sets CUDA_VISIBLE_DEVICES of a worker to its assigned GPUs, so torch numbers them from 0; with
+    RAY_EXPERIMENTAL_NOSET_CUDA_VISIBLE_DEVICES it does not, and the assigned id is an index into
+    whatever CUDA_VISIBLE_DEVICES (or, unset, the machine) lists. Outside Ray (nothing assigned): 0.
+    """
+    if not assigned:
+        return 0
+    first = str(assigned[0])
+    if visible is None or not visible.strip():
+        return int(first)
+    listed = [v.strip() for v in visible.split(",")]
+    if first not in listed:
+        raise RuntimeError(f"Ray assigned GPU {first}, which CUDA_VISIBLE_DEVICES={visible!r} does not list")
+    return listed.index(first)
 
 
 PRECISIONS = ("auto", "bf16", "fp32")

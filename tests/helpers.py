@@ -43,3 +43,38 @@ def listening(proc: psutil.Process) -> list[tuple[str, str, int]]:
         except psutil.Error:  # a worker that ended meanwhile
             pass
     return found
+class TrialActors:
+    """While active, watches this process's Ray trial actors (process title ray::ImplicitFunc): every
+    pid seen, and the most alive at once. A `python -c` script imports it after Ray started (Ray hands the
+    driver's sys.path at ray.init to its workers, and tests/ there keeps the prestarted ones from being used)."""
+
+    def __init__(self, every: float = 0.02) -> None:
+        self.every, self.pids, self.most = every, set(), 0
+
+    def _watch(self) -> None:
+        import psutil
+
+        while not self._stop.is_set():
+            now = set()
+            for p in psutil.Process().children(recursive=True):
+                try:
+                    if p.cmdline()[0].startswith("ray::ImplicitFunc"):
+                        now.add(p.pid)
+                except (psutil.Error, IndexError):
+                    pass
+            self.pids |= now
+            self.most = max(self.most, len(now))
+            self._stop.wait(self.every)
+
+    def __enter__(self) -> "TrialActors":
+        import threading
+
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._watch)
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        self._thread.join()
+

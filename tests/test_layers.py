@@ -21,7 +21,7 @@ LAYERS = [
     ["madray.curate"],
     ["madray.spec"],
     ["madray.trial", "madray.analysis"],
-    ["madray.sweep", "madray.plots"],
+    ["madray.sweep", "madray.plots", "madray.cluster"],
     ["madray.report", "madray.search"],
     ["madray.reproduce"],
     ["madray.cli"],

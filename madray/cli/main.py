@@ -23,6 +23,7 @@ COMMANDS = {
     "report": "madray.cli.report",
     "reproduce": "madray.cli.reproduce",
     "plan": "madray.cli.plan",
+    "slurm": "madray.cli.slurm",
 }
 
 

@@ -27,12 +27,15 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="trials running at once (default: this machine's CPUs / CPUs per trial)")
     p.add_argument("--cpus-per-node", type=int, default=None, help="with --nodes: a cluster's CPUs per node")
     p.add_argument("--nodes", type=int, default=None, help="with --cpus-per-node: the number of nodes")
+    p.add_argument("--gpus-per-node", type=int, default=None,
+                   help="GPUs per node for trials with resources.gpu > 0 (default: this machine's, with --nodes: 0)")
     p.add_argument("--pilot-seconds", type=float, default=PILOT_S, help="time box of the pilot (default: %(default)s)")
     p.add_argument("--json", action="store_true", help="print the plan as JSON")
 
 
-def workers(args: argparse.Namespace, cpus_per_trial: float) -> int:
-    """Trial slots: --workers, else nodes × floor(cpus per node / cpus per trial), else this machine's."""
+def workers(args: argparse.Namespace, cpus_per_trial: float, gpus_per_trial: float = 0.0) -> int:
+    """Trial slots: --workers, else nodes × the trials one node holds (floor(cpus per node / cpus per trial),
+    and with GPU trials at most floor(gpus per node / gpus per trial)), else this machine's."""
     if args.workers is not None:
         if args.workers < 1:
             raise ConfigError(f"--workers = {args.workers} is not allowed: must be >= 1")
@@ -43,7 +46,20 @@ def workers(args: argparse.Namespace, cpus_per_trial: float) -> int:
     if nodes < 1 or cpus < cpus_per_trial:
         raise ConfigError(f"--nodes = {nodes}, --cpus-per-node = {cpus}: need >= 1 node with >= {cpus_per_trial} "
                           f"CPUs (resources.cpu of the largest trial)")
-    return nodes * int(cpus // cpus_per_trial)
+    per_node = int(cpus // cpus_per_trial)
+    if gpus_per_trial > 0:
+        gpus = args.gpus_per_node if args.gpus_per_node is not None else 0 if args.nodes is not None else local_gpus()
+        if gpus < gpus_per_trial:
+            raise ConfigError(f"--gpus-per-node = {gpus}: the trials ask for resources.gpu = {gpus_per_trial}; "
+                              f"give the GPUs a node has with --gpus-per-node")
+        per_node = min(per_node, int(gpus / gpus_per_trial + 1e-9))  # fractions: 4 trials of 0.25 per GPU
+    return nodes * per_node
+
+
+def local_gpus() -> int:
+    import torch
+
+    return torch.cuda.device_count()
 
 
 def _hours(seconds: float) -> str:
@@ -66,7 +82,8 @@ def format_plan(plan: Plan) -> str:
                      f"{', '.join(plan.unpriced)}; raise --pilot-seconds above one generation of theirs")
     scope = " (priced trials only: a lower bound)" if plan.unpriced else ""
     lines += [
-        (f"predicted{scope}: {plan.cpu_hours:.3g} CPU-hours, wall time {_hours(plan.wall_s)} on {plan.workers} "
+        (f"predicted{scope}: {plan.cpu_hours:.3g} CPU-hours, "
+         + (f"{plan.gpu_hours:.3g} GPU-hours, " if plan.gpu_hours else "") + f"wall time {_hours(plan.wall_s)} on {plan.workers} "
          f"worker(s) ({plan.tune_trials} Tune trials: cheap trials run in packs)"),
         "dominant trials:",
         *(f"  {d['trial_id']}  {d['family']:8s} {d['loop']:22s} {d['generations']:4d} generations  {_hours(d['seconds'])}"
@@ -76,7 +93,8 @@ def format_plan(plan: Plan) -> str:
 
 
 def _plan(sweep: Sweep, args: argparse.Namespace) -> Plan:
-    return make_plan(sweep, workers(args, max(t.resources.cpu for t in sweep.trials)), args.pilot_seconds)
+    slots = workers(args, max(t.resources.cpu for t in sweep.trials), max(t.resources.gpu for t in sweep.trials))
+    return make_plan(sweep, slots, args.pilot_seconds)
 
 
 def _search_bound(spec: dict, args: argparse.Namespace) -> tuple[Plan, dict]:

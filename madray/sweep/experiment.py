@@ -197,10 +197,10 @@ class TuneExperiment:
         return tune.with_resources(tune.with_parameters(tune_unit, runner=runner, report_every=report_every),
                                    _resources)
 
-    def tune_config(self, **kwargs: Any) -> tune.TuneConfig:
-        """Reused actors; Tune trials named after their units."""
-        return tune.TuneConfig(reuse_actors=True, trial_name_creator=_trial_name, trial_dirname_creator=_trial_name,
-                               **kwargs)
+    def tune_config(self, reuse_actors: bool = True, **kwargs: Any) -> tune.TuneConfig:
+        """Reused actors (unless a trial asks for a process of its own); Tune trials named after their units."""
+        return tune.TuneConfig(reuse_actors=reuse_actors, trial_name_creator=_trial_name,
+                               trial_dirname_creator=_trial_name, **kwargs)
 
     def run_config(self, callbacks: list[tune.Callback]) -> tune.RunConfig:
         """Tune's run settings; a full disk reported to a Progress callback stops the experiment."""

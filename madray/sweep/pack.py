@@ -50,7 +50,7 @@ def make_units(trials: Sequence[TrialConfig], workers: Callable[[Resources], int
     units: list[Unit] = []
     for cfg in trials:
         s = seconds[cfg.trial_id]
-        if s is None or s >= LONG_S:
+        if s is None or s >= LONG_S or cfg.resources.fresh_process:  # fresh_process: a process of its own
             units.append((cfg,))
         else:
             cheap.setdefault(cfg.resources, []).append(cfg)

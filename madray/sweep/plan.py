@@ -163,6 +163,7 @@ class Plan:
     workers: int
     cpu_hours: float
     wall_s: float
+    gpu_hours: float  # trial time × resources.gpu (a 0.25-GPU trial holds a quarter of a GPU)
     pilot_s: float
     pilot_complete: bool
     memory_per_trial_mb: float  # the largest trial's
@@ -183,6 +184,7 @@ def make_plan(sweep: Sweep, workers: int, pilot_s: float = PILOT_S, top: int = 5
     priced = [c for c in sweep.trials if c.family in costs]
     seconds = {c.trial_id: trial_seconds(c, costs[c.family]) for c in priced}
     cpu = {c.trial_id: c.resources.cpu for c in sweep.trials}
+    gpu = {c.trial_id: c.resources.gpu for c in sweep.trials}
     dominant = sorted(priced, key=lambda c: -seconds[c.trial_id])[:top]
     # the runner's own units (it packs by its prior estimate), each priced from the pilot's fit
     units = make_units(priced, lambda resources: workers, prior_seconds)
@@ -192,6 +194,7 @@ def make_plan(sweep: Sweep, workers: int, pilot_s: float = PILOT_S, top: int = 5
         sweep=sweep.name, grid_points=sweep.n_grid_points, trials=len(sweep.trials),
         trial_generations=sum(c.generations for c in sweep.trials), workers=workers,
         cpu_hours=(sum(seconds[t] * cpu[t] for t in seconds) + TUNE_UNIT_S * len(units)) / 3600,
+        gpu_hours=sum(seconds[t] * gpu[t] for t in seconds) / 3600,
         trials_s=trials_s, tune_trials=len(units), wall_s=RAY_START_S + TUNE_START_S + trials_s,
         pilot_s=pilot_time, pilot_complete=complete,
         memory_per_trial_mb=max((memory_bytes(c, sizes.get(c.family, 0.0)) for c in sweep.trials), default=0) / 2**20,

@@ -114,7 +114,8 @@ def run_sweep(
         progress = _progress(exp, resuming, emit, live, verbose)
         trainable = exp.trainable(put_shared_inputs(todo), 0.0 if verbose else REPORT_EVERY_S)
         return tune.Tuner(trainable, param_space={"trial": tune.grid_search(tune_units(sweep, pack, todo))},
-                          tune_config=exp.tune_config(), run_config=exp.run_config([progress]))
+                          tune_config=exp.tune_config(reuse_actors=not any(t.resources.fresh_process for t in todo)),
+                          run_config=exp.run_config([progress]))
 
     resumed, results = experiment.run(overwrite, resume, build)
     failures = experiment.folder.failures()
