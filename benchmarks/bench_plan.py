@@ -21,10 +21,10 @@ for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
 
 import ray  # noqa: E402
 
+from madray.models import family_module  # noqa: E402
 from madray.spec import load_sweep  # noqa: E402
 from madray.sweep import run_sweep  # noqa: E402
 from madray.sweep.plan import make_plan  # noqa: E402
-from madray.models import family_module  # noqa: E402
 from madray.sweep.ray_session import start_or_join  # noqa: E402
 
 HERE = os.path.dirname(__file__)

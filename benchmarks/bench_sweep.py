@@ -40,10 +40,10 @@ for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
 
 import ray  # noqa: E402
 
+from madray.models import family_module  # noqa: E402
 from madray.spec import load_sweep  # noqa: E402
 from madray.sweep import run_sweep  # noqa: E402
 from madray.sweep.cost import prior_seconds  # noqa: E402
-from madray.models import family_module  # noqa: E402
 from madray.sweep.ray_session import start_or_join  # noqa: E402
 from madray.trial import run_trial  # noqa: E402
 

@@ -11,11 +11,11 @@ import dataclasses
 import math
 import types
 import typing
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, Mapping
+from typing import Any, ClassVar
 
 from madray.errors import ConfigError, brief
-
 
 # --------------------------------------------------------------------------- generic parsing
 # Floats must be finite (YAML `.inf`, `.nan`, `1.0e+400`), except a knob annotated `ExtendedFloat`,

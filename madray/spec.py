@@ -17,9 +17,10 @@ import math
 import os
 import re
 import typing
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 import yaml
 
@@ -181,7 +182,7 @@ def trial_memory(cfg: TrialConfig) -> int:
     return family_class(cfg.family).memory_bytes(cfg, loop_class(cfg.loop).samples_held(cfg))
 
 
-def check_memory(sweep: "Sweep", limit: int, source: str) -> None:
+def check_memory(sweep: Sweep, limit: int, source: str) -> None:
     """Refuse a sweep whose largest trial would not fit in `limit` bytes (before Ray starts)."""
     cfg = max(sweep.trials, key=trial_memory)
     need = trial_memory(cfg)

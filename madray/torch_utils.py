@@ -14,7 +14,7 @@ from __future__ import annotations
 import contextlib
 import math
 import os
-from typing import Callable, Iterator
+from collections.abc import Callable, Iterator
 
 import numpy as np
 import ray

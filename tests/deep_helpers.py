@@ -15,7 +15,7 @@ def deep_config(family, cache_dir, replicates=1, params=None, **knobs):
     return trial_config(family=family, loop="fully_synthetic", replicates=replicates, params={family: params}, **knobs)
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def mnist_shared(cache_dir, n_ref=1000, k=5):
     """The image families' shared inputs (real split, LeNet weights, reference features), once per process."""
     cfg = deep_config("vae", cache_dir, params={"n_ref": n_ref, "k": k, "n_eval": max(k + 1, 100)})

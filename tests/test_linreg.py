@@ -81,7 +81,7 @@ def simulate(loop: str, design: str, seed: int) -> np.ndarray:
     return np.asarray(errors)
 
 
-@functools.lru_cache(maxsize=None)  # the two accumulate trials serve two tests
+@functools.cache  # the two accumulate trials serve two tests
 def madray_errors(loop: str, design: str) -> np.ndarray:
     cfg = trial_config(family="linreg", loop=loop, n_ini=T2, n_s=T2, generations=G2, replicates=R2, seed=11,
                        params={"linreg": {"d": D2, "sigma": SIGMA, "design": design, "n_test": 10}})

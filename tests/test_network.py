@@ -53,9 +53,9 @@ def test_the_test_sessions_ray_writes_no_token_file(tmp_path):
     env = {k: v for k, v in os.environ.items() if not k.startswith("RAY_AUTH")}
     env.update(HOME=str(tmp_path / "home"), RAY_ADDRESS="", RAY_USAGE_STATS_ENABLED="0")
     tests = os.path.dirname(os.path.abspath(__file__))
-    code = ("import sys; sys.path.insert(0, %r); import conftest, ray; "
+    code = (f"import sys; sys.path.insert(0, {tests!r}); import conftest, ray; "
             "ray.init(address='local', num_cpus=1, include_dashboard=False, logging_level='ERROR'); "
-            "print(ray.cluster_resources()['CPU']); ray.shutdown()" % tests)
+            "print(ray.cluster_resources()['CPU']); ray.shutdown()")
     done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0 and done.stdout.split()[-1] == "1.0", done.stderr
     assert not (tmp_path / "home" / ".ray").exists()

@@ -16,9 +16,9 @@ from madray.results.store import load_failures
 from madray.spec import dump_sweep, load_sweep, parse_sweep
 from madray.sweep.checkpoint import CheckpointStore
 from madray.sweep.cost import FamilyCost, total_work, trial_seconds, work
+from madray.sweep.experiment import results_schema
 from madray.sweep.pack import LONG_S, PACKS_PER_WORKER, make_units, members, unit_config
 from madray.sweep.progress import Progress
-from madray.sweep.experiment import results_schema
 from madray.sweep.runner import tune_units
 from madray.trial import Trial, run_trial
 

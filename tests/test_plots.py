@@ -21,7 +21,6 @@ from madray.analysis import (
 from madray.analysis import trial_config as rebuilt
 from madray.analysis.theory import ols_error
 from madray.models.gmm import GaussianMixture
-from madray.plots import style
 from madray.plots import (
     figures,
     gmm_samples,
@@ -30,6 +29,7 @@ from madray.plots import (
     phase_diagram,
     precision_recall,
     sample_grids,
+    style,
 )
 from madray.spec import parse_sweep
 from madray.trial import run_trial
@@ -101,7 +101,7 @@ def test_phase_diagram_shows_the_n_e_table(results):
     table = effective_sample_size(df[df.loop == "fresh_data"])
     axes = [ax for ax in fig.get_axes() if ax.get_title().startswith("λ")]
     assert [ax.get_title() for ax in axes] == ["λ=0.7", "λ=1"]
-    for ax, (lam, rows) in zip(axes, table.groupby("lam")):
+    for ax, (_lam, rows) in zip(axes, table.groupby("lam")):
         mesh = next(c for c in ax.collections if isinstance(c, QuadMesh))
         expected = rows.pivot(index="n_r", columns="n_s", values="ratio").sort_index(ascending=False)
         np.testing.assert_allclose(np.asarray(mesh.get_array()).reshape(expected.shape), expected.to_numpy())

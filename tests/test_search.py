@@ -74,7 +74,8 @@ def test_itp_finds_a_known_crossing_within_the_tolerance(v_star):
 def test_itp_takes_at_most_one_step_more_than_bisection():
     """A step (regula falsi's bad case: the secant says nothing about where the jump is) still converges
     in at most ⌈log2(range / tolerance)⌉ + 1 = 7 steps inside the range, ITP's minmax guarantee."""
-    step = lambda v: 1.5 if v < 777 else 0.5
+    def step(v):
+        return 1.5 if v < 777 else 0.5
     search = drive(make(max_batches=1), step, se_one=0.01)
     a, b, low, high = search.brackets()
     assert search.status() == FOUND and a < 777 <= b and b / a - 1 <= 0.1 and (low, high) == (a, b)
@@ -84,7 +85,8 @@ def test_itp_takes_at_most_one_step_more_than_bisection():
 def test_replicates_are_added_where_the_interval_straddles():
     """A steep crossing at 37.5: the bracket's end at 37 (estimate 0.13 from 1, interval ±0.2 at one batch,
     ±0.12 at three) gets batches until it is resolved; no other value gets any."""
-    steep = lambda v: 1 - 10 * math.log(v / 37.5)
+    def steep(v):
+        return 1 - 10 * math.log(v / 37.5)
     search = drive(make(), steep, se_one=0.1)
     a, b, low, high = search.brackets()
     assert search.status() == FOUND and a == 37.0 and (low, high) == (a, b)

@@ -43,7 +43,7 @@ def frechet_cov_term(d: int, n: int, draws: int, seed: int, ddof: int = 1) -> tu
     return float(terms.mean()), float(terms.std(ddof=1) / math.sqrt(draws))
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def frechet_cov_draws(d: int, n: int, draws: int, seed: int, ddof: int = 1) -> np.ndarray:
     """Per draw: Σ_i (√ℓ_i − 1)² for Σ̂ ~ W_d(n − 1, I)/(n − ddof) (Bartlett decomposition)."""
     k = n - 1

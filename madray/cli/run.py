@@ -15,8 +15,8 @@ import signal
 import sys
 
 from madray.spec import DEFAULT_MAX_TRIALS, load_sweep
-from madray.tracking import TRACKERS, check_local
 from madray.sweepfile import DEFAULT_MAX_SWEEP_BYTES, MAX_BYTES_ENV
+from madray.tracking import TRACKERS, check_local
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:

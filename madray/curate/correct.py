@@ -9,7 +9,6 @@ so γ = 0 leaves every row unchanged. Metrics: the oracle score before (oracle_a
 
 from __future__ import annotations
 
-
 from madray.batch import Batch
 from madray.config import Curate
 from madray.curate.base import Curator, Draw, curation_metrics

@@ -22,8 +22,8 @@ KL(p ‖ q) / E[tokens] ≥ 0, the KL divergence per token (madray/models/lm.py)
 from __future__ import annotations
 
 import functools
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
-from typing import Iterator, Mapping
 
 import numpy as np
 import scipy.sparse
@@ -97,7 +97,7 @@ class Language:
     target: np.ndarray
 
     @classmethod
-    def from_grammar(cls, grammar: Grammar) -> "Language":
+    def from_grammar(cls, grammar: Grammar) -> Language:
         """Breadth-first expansion from the start symbol; ValueError if the grammar is not deterministic."""
         start: Config = ((grammar.start,), ())
         ids: dict[Config, int] = {start: 0}

@@ -79,7 +79,7 @@ TABLES = {
 STORIES = Grammar(RULES, start="STORY", tables=TABLES)
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def story_language() -> Language:
     """The automaton of `STORIES`, built once per process."""
     return Language.from_grammar(STORIES)

@@ -8,8 +8,9 @@ nothing about model families. Generation 1 always trains on `n_ini` real samples
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable, ClassVar
+from typing import ClassVar
 
 import numpy as np
 

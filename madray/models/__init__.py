@@ -58,7 +58,7 @@ def family_path(name: str) -> str:
                       f"or give an import path \"package.module:Class\" (docs/families.md)")
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def family_class(name: str) -> type[Family]:
     path = family_path(name)
     module, _, attr = path.partition(":")

@@ -74,7 +74,7 @@ def check_argv(step: str, argv: tuple[str, ...]) -> None:
         require(_PLACEHOLDER.fullmatch(arg) is not None, key, arg,
                 "a placeholder must be a whole argument: write '--out', '{samples}' as two arguments")
         require(names[0] in ALLOWED[step], key, arg,
-                f"unknown placeholder for {step}; known: {', '.join('{%s}' % n for n in sorted(ALLOWED[step]))}")
+                f"unknown placeholder for {step}; known: {', '.join(f'{{{n}}}' for n in sorted(ALLOWED[step]))}")
     for name in REQUIRED[step]:
         require(f"{{{name}}}" in argv, key, list(argv), f"the {step} program must be given {{{name}}}")
 

@@ -6,7 +6,7 @@ Timesteps are indexed t = 0 … T−1 (the papers' t = 1 … T).
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import torch
 

@@ -10,7 +10,7 @@ same combination as Ho & Salimans' Eq. 6 on ε, since ε and D are affine in eac
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import torch
 

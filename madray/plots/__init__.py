@@ -18,7 +18,7 @@ adding a figure is one function plus one line there); `save_figures` writes PNG 
 from __future__ import annotations
 
 import os
-from typing import Callable
+from collections.abc import Callable
 
 import pandas as pd
 from matplotlib.figure import Figure

@@ -9,7 +9,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import textwrap
-from typing import Callable, Iterator
+from collections.abc import Callable, Iterator
 
 import pandas as pd
 import seaborn as sns

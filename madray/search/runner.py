@@ -15,10 +15,9 @@ reads every trial already on disk instead of running it, and continues where the
 from __future__ import annotations
 
 import math
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterator, Mapping
-
-from madray.sweep.experiment import TuneExperiment, put_shared_inputs, trial_labels  # first: sets Ray's environment
+from typing import Any
 
 import pandas as pd  # noqa: E402
 import ray  # noqa: E402
@@ -33,6 +32,7 @@ from madray.search.policy import BoundarySearch
 from madray.search.spec import SearchSweep, with_knob
 from madray.search.statistic import estimate, pool
 from madray.spec import Sweep, trial_from_dict, validate_trial
+from madray.sweep.experiment import TuneExperiment, put_shared_inputs, trial_labels  # first: sets Ray's environment
 from madray.sweep.pack import unit_config
 from madray.sweep.progress import ProgressLines
 from madray.trial import config_columns

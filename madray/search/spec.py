@@ -22,9 +22,10 @@ from __future__ import annotations
 import dataclasses
 import math
 import typing
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 from madray.config import KNOB_COLUMNS, ConfigError, TrialConfig, from_mapping, require
 from madray.errors import brief

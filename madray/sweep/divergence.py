@@ -7,7 +7,8 @@ failed; the sweep's other trials go on.
 from __future__ import annotations
 
 import math
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
 
 import numpy as np
 

@@ -18,8 +18,6 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from madray.sweep.ray_session import Session, ray_session, tune_actor_environment  # first: sets Ray's environment
-
 import pyarrow as pa  # noqa: E402
 import ray  # noqa: E402
 from ray import tune  # noqa: E402
@@ -33,6 +31,7 @@ from madray.spec import Sweep, dump_sweep  # noqa: E402
 from madray.sweep.checkpoint import CheckpointStore  # noqa: E402
 from madray.sweep.pack import members  # noqa: E402
 from madray.sweep.progress import Progress  # noqa: E402
+from madray.sweep.ray_session import Session, ray_session, tune_actor_environment  # first: sets Ray's environment
 from madray.sweep.trainable import FULL, REPORT_EVERY_S, TrialRunner, tune_unit  # noqa: E402
 from madray.tracking.session import prepare_tracking  # noqa: E402
 

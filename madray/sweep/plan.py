@@ -26,9 +26,8 @@ from threadpoolctl import threadpool_limits
 
 from madray.config import TrialConfig
 from madray.loops import loop_class
-from madray.results.schema import sweep_schema
 from madray.results.folder import SweepFolder
-from madray.results.schema import file_schema
+from madray.results.schema import file_schema, sweep_schema
 from madray.seeding import Stream, rng
 from madray.spec import Sweep
 from madray.sweep.checkpoint import CheckpointStore

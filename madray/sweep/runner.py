@@ -11,8 +11,6 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from madray.sweep.experiment import TuneExperiment, put_shared_inputs, trial_labels
-
 import ray  # noqa: E402
 from ray import tune  # noqa: E402
 
@@ -21,6 +19,7 @@ from madray.results.folder import SweepFolder  # noqa: E402
 from madray.spec import Sweep  # noqa: E402
 from madray.sweep.checkpoint import CheckpointStore  # noqa: E402
 from madray.sweep.cost import prior_seconds  # noqa: E402
+from madray.sweep.experiment import TuneExperiment, put_shared_inputs, trial_labels
 from madray.sweep.pack import make_units, members, unit_config  # noqa: E402
 from madray.sweep.progress import Progress  # noqa: E402
 from madray.sweep.trainable import REPORT_EVERY_S  # noqa: E402

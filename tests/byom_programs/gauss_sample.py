@@ -2,9 +2,8 @@
 import argparse
 import os
 
-import numpy as np
-
 import common
+import numpy as np
 
 p = argparse.ArgumentParser()
 p.add_argument("--model")

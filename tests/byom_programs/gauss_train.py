@@ -3,9 +3,8 @@ import argparse
 import os
 import sys
 
-import numpy as np
-
 import common
+import numpy as np
 
 p = argparse.ArgumentParser()
 p.add_argument("--data")

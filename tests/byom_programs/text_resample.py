@@ -5,9 +5,8 @@ import json
 import shutil
 from pathlib import Path
 
-import numpy as np
-
 import common
+import numpy as np
 
 p = argparse.ArgumentParser()
 p.add_argument("step", choices=["train", "sample"])
