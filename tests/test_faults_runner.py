@@ -31,10 +31,10 @@ def loaded(root):
     return sorted(zip(df.trial_id, df.replicate, df.generation, df.trace_cov))
 
 
-def madray_cli(*args, **kwargs):
-    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+def madray_cli(*args, env=None):
+    env = {**(env or os.environ), "PYTHONUNBUFFERED": "1"}
     return subprocess.Popen([sys.executable, "-m", "madray.cli.main", *args], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, env=env, **kwargs)
+                            stderr=subprocess.PIPE, text=True, env=env)
 
 
 def write_spec(tmp_path, spec):
@@ -122,3 +122,45 @@ def test_a_full_disk_ends_with_one_message_and_the_run_resumes_on_a_bigger_one(t
     stdout, stderr = again.communicate(timeout=600)
     assert again.returncode == 0, stderr[-3000:]
     assert loaded(big / "faults") == reference(spec)
+
+
+KILLER = '''
+import os, signal
+from madray.models.gaussian import Gaussian
+
+
+class KillOnce(Gaussian):
+    """The Gaussian, whose worker process dies (SIGKILL, as the OOM killer does) at its 4th fit, once."""
+
+    def fit(self, data, previous, rng):
+        count = os.path.join(os.environ["KILL_DIR"], "fits")
+        with open(count, "a") as f:
+            f.write("x")
+        if os.path.getsize(count) == 4 and not os.path.exists(os.path.join(os.environ["KILL_DIR"], "killed")):
+            open(os.path.join(os.environ["KILL_DIR"], "killed"), "w").close()
+            os.kill(os.getpid(), signal.SIGKILL)
+        return super().fit(data, previous, rng)
+'''
+
+
+@pytest.mark.slow
+def test_a_killed_worker_gets_one_line_and_its_trial_resumes_from_its_checkpoint(tmp_path):
+    (tmp_path / "killonce.py").write_text(KILLER)
+    spec = {**SWEEP, "family": "killonce:KillOnce", "generations": 6, "grid": {},
+            "params": {"killonce:KillOnce": {"d": 20}}}
+    spec_file, out = write_spec(tmp_path, spec), tmp_path / "out"
+    env = {**os.environ, "KILL_DIR": str(tmp_path),
+           "PYTHONPATH": os.pathsep.join([str(tmp_path), os.environ.get("PYTHONPATH", "")])}
+    child = madray_cli("run", str(spec_file), "--out", str(out), env=env)
+    stdout, stderr = child.communicate(timeout=600)
+    assert child.returncode == 0, (stdout[-2000:], stderr[-3000:])
+    assert (tmp_path / "killed").exists()
+    assert "its Ray worker died (" in stdout and "it runs again from its checkpoint after generation 3" in stdout, stdout
+    assert "Traceback" not in stdout + stderr and "ActorDiedError" not in stdout + stderr, stdout + stderr
+    os.environ["KILL_DIR"] = str(tmp_path)  # the reference run below must not be killed: "killed" exists
+    sys.path.insert(0, str(tmp_path))
+    try:
+        assert loaded(out / "faults") == reference(spec)
+    finally:
+        sys.path.remove(str(tmp_path))
+        del os.environ["KILL_DIR"]

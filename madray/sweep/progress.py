@@ -79,13 +79,24 @@ def _rate(per_second: float) -> str:
 
 def crash_reason(message: str, limit: int = 240) -> str:
     """Why Ray says a worker or actor died, in one line (its messages run to 40 lines)."""
-    for pattern in (r"Worker exit detail: (.+?)(?: There are some potential root causes|$)",
+    if re.search(r"exits with a connection error code \d+\. End of file", message):
+        return "its process ended without a word: killed (the OOM killer, ray stop --force) or crashed"
+    for pattern in (r"Worker exit detail: (.+?)(?: Some common causes| There are some potential root causes|$)",
                     r"The actor is dead because (.+?\.)", r"(\w+Error: [^\n]+)"):
         found = re.search(pattern, message, re.S)
         if found:
             return " ".join(found.group(1).split())[:limit]
     lines = [line.strip() for line in message.strip().splitlines() if line.strip()]
     return (lines[-1] if lines else "no reason given")[:limit]
+
+
+def trial_error(trial) -> str:
+    """The latest failure Tune recorded for a trial (its error file holds one section per failure)."""
+    try:
+        with open(trial.error_file, encoding="utf-8", errors="replace") as f:
+            return re.split(r"^Failure # \d+.*$", f.read(), flags=re.M)[-1]
+    except (OSError, TypeError, AttributeError):
+        return str(getattr(trial, "error_msg", "") or "")
 
 
 class Progress(tune.Callback):
@@ -205,18 +216,19 @@ class Progress(tune.Callback):
 
     def on_trial_recover(self, iteration, trials, trial, **info):
         """A unit's worker or node died and Tune runs it again: each unfinished trial from its checkpoint."""
-        reason = crash_reason(str(getattr(trial, "error_msg", "") or ""))
+        reason = crash_reason(trial_error(trial))
         for member in members(trial.config["trial"]):
             tid = member["trial_id"]
             if tid in self.tally.finished | self.tally.failed:
                 continue
             self.tally.running.discard(tid)
             since = self.checkpointed(tid) if self.checkpointed else self.tally.done.get(tid, 0)
-            self.line(f"{self._prefix()} {tid} {self.labels.get(tid, '')}: its Ray worker died ({reason}); "
+            who = " ".join(filter(None, (tid, self.labels.get(tid, ""))))
+            self.line(f"{self._prefix()} {who}: its Ray worker died ({reason}); "
                       f"it runs again from its checkpoint after generation {since}")
 
     def on_trial_error(self, iteration, trials, trial, **info):
-        message = crash_reason(str(getattr(trial, "error_msg", "") or "error"))
+        message = crash_reason(trial_error(trial) or "error")
         for member in members(trial.config["trial"]):
             tid = member["trial_id"]
             if tid in self.tally.finished | self.tally.failed:
