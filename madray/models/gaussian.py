@@ -41,8 +41,11 @@ ESTIMATORS = {"unbiased": 1, "mle": 0}
 def fit_gaussian(x: np.ndarray, estimator: str = "unbiased") -> tuple[np.ndarray, np.ndarray]:
     """Per-replicate mean and covariance of x with shape (R, n, d): Eq. 1 (unbiased) or the MLE."""
     mean = x.mean(axis=1)
-    xc = x - mean[:, None, :]
-    cov = np.swapaxes(xc, 1, 2) @ xc / (x.shape[1] - ESTIMATORS[estimator])
+    cov = np.empty((x.shape[0], x.shape[2], x.shape[2]))
+    for r in range(x.shape[0]):  # one replicate's centred copy at a time, not a second (R, n, d) array
+        xc = x[r] - mean[r]
+        np.matmul(xc.T, xc, out=cov[r])
+    cov /= x.shape[1] - ESTIMATORS[estimator]
     return mean, cov
 
 
@@ -51,7 +54,12 @@ def sample_gaussian(mean: np.ndarray, cov: np.ndarray, n: int, rng: np.random.Ge
     evals, evecs = np.linalg.eigh(cov)
     root = evecs * np.sqrt(np.clip(evals, 0.0, None))[:, None, :]  # cov = root rootᵀ
     z = rng.standard_normal((mean.shape[0], n, mean.shape[1]))
-    return mean[:, None, :] + z @ np.swapaxes(root, 1, 2)
+    out = np.empty(n * mean.shape[1])
+    for r in range(mean.shape[0]):  # in place, replicate by replicate: one (R, n, d) array in all
+        x = out.reshape(n, -1)
+        np.matmul(z[r], root[r].T, out=x)
+        np.add(x, mean[r], out=z[r])
+    return z
 
 
 def ot_correct(x: np.ndarray, mean: np.ndarray, cov: np.ndarray, gamma: float) -> np.ndarray:
