@@ -56,7 +56,7 @@ def sample_gaussian(mean: np.ndarray, cov: np.ndarray, n: int, rng: np.random.Ge
     z = rng.standard_normal((mean.shape[0], n, mean.shape[1]))
     out = np.empty(n * mean.shape[1])
     for r in range(mean.shape[0]):  # in place, replicate by replicate: one (R, n, d) array in all
-        x = out.reshape(n, -1)
+        x = out.reshape(n, mean.shape[1])
         np.matmul(z[r], root[r].T, out=x)
         np.add(x, mean[r], out=z[r])
     return z
