@@ -45,8 +45,8 @@ OpenMP thread count (`num_threads`), each thread with one BLAS thread. (Coordina
 assumed to have float64-normal squares, |x| between ~1e-150 and ~1e150, like any float64
 brute force.)
 
-Memory is O((n_generated + n_real)·d) plus one block of search results: no N×N matrix is
-ever built. Results do not depend on `block_size` (rows per FAISS call and per tile).
+Memory is O((n_generated + n_real)·d) plus one block of search results and one 512 × 4096 float32
+tile (and its near pairs) per thread: no N×N matrix is ever built. Results do not depend on `block_size` (rows per FAISS call and per tile).
 """
 
 from __future__ import annotations
