@@ -44,6 +44,7 @@ class Family(ABC):
     # those its loop reads; none of the shipped families does. A family reads all of its own `Params`
     # and none of another family's (those are not in its trials' configs).
     uses: ClassVar[tuple[str, ...]] = ()
+    memory_factor: ClassVar[float] = MEMORY_FACTOR  # peak / held samples; a family with fewer copies says so
 
     def __init__(self, cfg: TrialConfig, shared: Any = None) -> None:
         self.cfg = cfg
@@ -84,9 +85,9 @@ class Family(ABC):
     @classmethod
     def memory_bytes(cls, cfg: TrialConfig, samples: int) -> int:
         """Estimated peak memory of one trial that holds `samples` samples per replicate at once:
-        samples × floats per sample × replicates × 8 bytes × MEMORY_FACTOR. Model weights and
+        samples × floats per sample × replicates × 8 bytes × `memory_factor`. Model weights and
         activations of the deep families are not counted (they do not grow with the data)."""
-        return samples * cls.floats_per_sample(cfg.params) * cfg.replicates * 8 * MEMORY_FACTOR
+        return int(samples * cls.floats_per_sample(cfg.params) * cfg.replicates * 8 * cls.memory_factor)
 
     @classmethod
     def validate(cls, cfg: TrialConfig) -> None:
