@@ -10,8 +10,9 @@ Prints, in one run (fastest of 2 or 3 repeats), each with one BLAS thread (what 
 2. GMM EM (25 components, 2-D, the gmm family's sizes): one E- and M-step against the batched
    products inside it timed alone; linear regression's OLS fit against its Gram matrix and solve.
 3. `madray plan` on sweeps/gaussian_phase_transition_paper.yaml (2 workers): CPU-hours and wall
-   time; then the largest cell (n_r = n_s = 10⁴, λ = 0.7) run for a few generations, extrapolated
-   to 50, and the plan's error for that cell.
+   time; then the largest cell (n_r = n_s = 10⁴, λ = 0.7) run for a few generations, writing its
+   rows and checkpoint each generation as a run does, extrapolated to 50, and the plan's error for
+   that cell.
 The load average is printed before and after: on a busy machine the ratios drift.
 """
 
@@ -23,6 +24,7 @@ for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ.setdefault(_var, "1")  # what Ray gives a 1-CPU trial
 
 import argparse  # noqa: E402
+import tempfile  # noqa: E402
 import time  # noqa: E402
 from dataclasses import replace  # noqa: E402
 
@@ -30,7 +32,11 @@ import numpy as np  # noqa: E402
 
 from madray.models import em  # noqa: E402
 from madray.models.gaussian import fit_gaussian, sample_gaussian  # noqa: E402
+from madray.models.linreg import ols  # noqa: E402
+from madray.results.schema import sweep_schema  # noqa: E402
+from madray.results.store import ResultWriter  # noqa: E402
 from madray.spec import load_sweep  # noqa: E402
+from madray.sweep.checkpoint import CheckpointStore  # noqa: E402
 from madray.sweep.plan import make_plan  # noqa: E402
 from madray.trial import Trial  # noqa: E402
 
@@ -86,9 +92,11 @@ def linreg_fit(reps=100, n=10_000, d=100) -> None:
     print(f"\n== linear regression OLS, d = {d}, {n:,} samples, {reps} replicates ==")
     rng = np.random.default_rng(3)
     x, y = rng.standard_normal((reps, n, d)), rng.standard_normal((reps, n))
-    fit_s, _ = timed(lambda: np.einsum("rdn,rn->rd", np.linalg.pinv(x), y), repeat=2)
-    gram_s, _ = timed(lambda: np.linalg.solve(np.swapaxes(x, 1, 2) @ x, np.einsum("rnd,rn->rd", x, y)[..., None]), repeat=2)
-    ratio_line("OLS fit (pinv, one SVD each)", fit_s, gram_s, "Gram matrix XᵀX, Xᵀy and a solve")
+    fit_s, _ = timed(ols, x, y, repeat=2)
+    pinv_s, _ = timed(lambda: np.einsum("rdn,rn->rd", np.linalg.pinv(x), y))
+    gram_s, _ = timed(lambda: np.swapaxes(x, 1, 2) @ x, repeat=2)
+    ratio_line("OLS fit (normal equations)", fit_s, gram_s, "the Gram matrix XᵀX alone")
+    print(f"{'  before: pinv, one SVD each':<34} {pinv_s:7.2f} s   ratio {pinv_s / gram_s:4.1f}")
 
 
 def paper_cell(generations: int, pilot_s: float) -> None:
@@ -101,7 +109,15 @@ def paper_cell(generations: int, pilot_s: float) -> None:
     predicted = next(t["seconds"] for t in plan.dominant if t["trial_id"] == cell.trial_id) if any(
         t["trial_id"] == cell.trial_id for t in plan.dominant) else float("nan")
     trial = Trial(replace(cell, generations=generations + 1))
-    seconds = [timed(trial.step)[0] for _ in range(generations + 1)]  # generation 1 trains on n_ini only
+    with tempfile.TemporaryDirectory() as out:  # rows and checkpoint every generation, as a run (and the pilot) does
+        writer = ResultWriter(out, sweep_schema(sweep.name, sweep.param_types(), sweep.metric_names))
+        checkpoints = CheckpointStore(out)
+
+        def generation() -> None:
+            writer.write(cell.trial_id, trial.generation + 1, trial.step())
+            checkpoints.save(cell.trial_id, trial.state_dict())
+
+        seconds = [timed(generation)[0] for _ in range(generations + 1)]  # generation 1 trains on n_ini only
     measured = seconds[0] + (cell.generations - 1) * float(np.mean(seconds[1:]))
     print(f"largest cell {cell.trial_id} (n_r = {cell.n_r}, n_s = {cell.n_s}, λ = {cell.lam}): generations "
           + ", ".join(f"{s:.2f}" for s in seconds) + " s")

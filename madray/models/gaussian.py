@@ -53,13 +53,11 @@ def sample_gaussian(mean: np.ndarray, cov: np.ndarray, n: int, rng: np.random.Ge
     """n draws per replicate from N(mean, cov); cov may be singular (PSD)."""
     evals, evecs = np.linalg.eigh(cov)
     root = evecs * np.sqrt(np.clip(evals, 0.0, None))[:, None, :]  # cov = root rootᵀ
-    z = rng.standard_normal((mean.shape[0], n, mean.shape[1]))
-    out = np.empty(n * mean.shape[1])
-    for r in range(mean.shape[0]):  # in place, replicate by replicate: one (R, n, d) array in all
-        x = out.reshape(n, mean.shape[1])
-        np.matmul(z[r], root[r].T, out=x)
-        np.add(x, mean[r], out=z[r])
-    return z
+    out = np.empty((mean.shape[0], n, mean.shape[1]))
+    for r in range(mean.shape[0]):  # one replicate's normals at a time: the same stream as one (R, n, d) call
+        np.matmul(rng.standard_normal((n, mean.shape[1])), root[r].T, out=out[r])
+        out[r] += mean[r]
+    return out
 
 
 def ot_correct(x: np.ndarray, mean: np.ndarray, cov: np.ndarray, gamma: float) -> np.ndarray:
