@@ -54,8 +54,9 @@ def sample_gaussian(mean: np.ndarray, cov: np.ndarray, n: int, rng: np.random.Ge
     evals, evecs = np.linalg.eigh(cov)
     root = evecs * np.sqrt(np.clip(evals, 0.0, None))[:, None, :]  # cov = root rootᵀ
     out = np.empty((mean.shape[0], n, mean.shape[1]))
+    z = np.empty((n, mean.shape[1]))  # reused: a fresh array per replicate costs its page faults again
     for r in range(mean.shape[0]):  # one replicate's normals at a time: the same stream as one (R, n, d) call
-        np.matmul(rng.standard_normal((n, mean.shape[1])), root[r].T, out=out[r])
+        np.matmul(rng.standard_normal(out=z), root[r].T, out=out[r])
         out[r] += mean[r]
     return out
 
