@@ -7,6 +7,7 @@ import pytest
 from helpers import column, trial_config
 
 from madray.analysis import linreg_accumulate_error, linreg_replace_error
+from madray.models.linreg import ols
 from madray.trial import run_trial
 
 D, T, SIGMA, GENS, REPS = 5, 40, 1.0, 8, 3000
@@ -115,3 +116,18 @@ def test_accumulate_ratio_at_eight_generations_depends_on_the_design():
     assert diff > 4 * np.hypot(*(v.std(ddof=1) for v in added.values())) / np.sqrt(R2)
     replace = linreg_replace_error(G2, D2, SIGMA, T2, T2)
     np.testing.assert_allclose(replace, first * np.arange(1, G2 + 1))  # replace grows linearly
+
+
+def test_ols_equals_lstsq_and_falls_back_on_a_rank_deficient_design():
+    """The normal equations against LAPACK's least squares per replicate; a rank-deficient design
+    (a duplicated column) gets the pseudo-inverse's minimum-norm solution, as lstsq gives."""
+    rng = np.random.default_rng(3)
+    for n, d in ((10, 10), (50, 10), (2000, 30)):
+        x, y = rng.standard_normal((4, n, d)), rng.standard_normal((4, n))
+        expected = np.stack([np.linalg.lstsq(x[r], y[r], rcond=None)[0] for r in range(4)])
+        assert np.allclose(ols(x, y), expected, rtol=1e-8, atol=1e-10)
+    x = rng.standard_normal((2, 40, 5))
+    x[:, :, 4] = x[:, :, 3]
+    y = rng.standard_normal((2, 40))
+    expected = np.stack([np.linalg.lstsq(x[r], y[r], rcond=None)[0] for r in range(2)])
+    assert np.allclose(ols(x, y), expected, rtol=1e-9, atol=1e-12)

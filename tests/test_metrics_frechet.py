@@ -137,3 +137,31 @@ def test_bad_features():
         frechet_distance_features(np.ones((5, 3)), np.ones((5, 2)))
     with pytest.raises(ValueError, match=r"real features contain 1 row with NaN or inf \(first at row 2\)"):
         frechet_distance_features(np.ones((5, 2)), np.array([[0, 1], [1, 0], [np.nan, 0], [1, 1]]))
+
+
+def test_cholesky_route_equals_sqrtm_and_eigh_routes_to_1e_10():
+    """The Cholesky factor (the fast path) against the sqrtm formula and the eigh factor (the fallback)."""
+    rng = np.random.default_rng(9)
+    g1, g2 = random_gaussian(rng, 200), random_gaussian(rng, 200, scale=3.0)
+    w, v = np.linalg.eigh(g1[1])
+    root = (v * np.sqrt(w)) @ v.T
+    eigh_route = np.sum((g1[0] - g2[0]) ** 2) + np.trace(g1[1]) + np.trace(g2[1]) - 2 * np.sqrt(
+        np.linalg.eigvalsh(root @ g2[1] @ root)).sum()
+    fast = frechet_distance(*g1, *g2)
+    assert fast == pytest.approx(pytorch_fid_formula(*g1, *g2), rel=1e-10)
+    assert fast == pytest.approx(eigh_route, rel=1e-12)
+
+
+def test_batch_with_one_singular_member_equals_looped():
+    """Cholesky fails for the whole batch when one member is singular: the fallback must match member by member."""
+    rng = np.random.default_rng(10)
+    d = 8
+    sigmas = np.stack([random_gaussian(rng, d)[1] for _ in range(3)])
+    x = rng.standard_normal((4, d))
+    sigmas[1] = np.cov(x, rowvar=False)  # rank 3
+    mus = rng.standard_normal((3, d))
+    other = random_gaussian(rng, d)
+    stacked = np.broadcast_to(other[0], (3, d)), np.broadcast_to(other[1], (3, d, d))  # same batch: sigmas is factored
+    batched = frechet_distance(mus, sigmas, *stacked)
+    looped = [frechet_distance(mus[i], sigmas[i], *other) for i in range(3)]
+    assert batched == pytest.approx(looped, rel=1e-9)

@@ -171,6 +171,17 @@ def test_block_size_does_not_change_results(make):
     assert all(r == results[0] for r in results[:4]) and all(r == results[4] for r in results[4:])
 
 
+@pytest.mark.parametrize("make", [with_duplicates, lattice, near_ties])
+def test_small_tiles_and_threads_equal_brute_force(make, monkeypatch):
+    """The tiled tally cut into many column tiles (edges, a ragged last tile) and run on 1 or 2 threads."""
+    gen, real = make(np.random.default_rng(17))
+    expected = {strict: reference_prdc(gen, real, 5, strict) for strict in (False, True)}
+    monkeypatch.setattr(knn, "_TILE_COLS", 37)
+    for threads in (1, 2):
+        for strict in (False, True):
+            assert prdc(gen, real, strict=strict, block_size=50, num_threads=threads) == expected[strict]
+
+
 def test_growing_k_search_is_exact_with_many_duplicates():
     """200 copies of one point force the top-K search to grow K several times."""
     rng = np.random.default_rng(10)

@@ -5,16 +5,18 @@
 This is the *squared* 2-Wasserstein distance between the two Gaussians. FID reports this
 squared value and so do we; `madray.metrics.wasserstein.w2_gaussians` is its square root.
 
-We take the symmetric route: Σ1 = V diag(w) Vᵀ from `eigh`, Σ1^½ = V diag(√max(w, 0)) Vᵀ,
-then the eigenvalues of the symmetric PSD matrix Σ1^½ Σ2 Σ1^½ (clamped at 0), whose square
-roots sum to the trace term. pytorch-fid instead calls `scipy.linalg.sqrtm(Σ1 Σ2)` on a
-non-symmetric product: the same value on well-conditioned inputs (Σ1 Σ2 is similar to
-Σ1^½ Σ2 Σ1^½), but an order of magnitude slower at d = 2048 (benchmarks/bench_metrics.py),
-and it can return complex parts or fail when a covariance is singular.
+We take a symmetric route: factor Σ1 = L Lᵀ (Cholesky), then the eigenvalues (no
+eigenvectors, `eigvalsh`) of the symmetric PSD matrix Lᵀ Σ2 L (clamped at 0), whose square
+roots sum to the trace term: Σ1 Σ2 = L (Lᵀ Σ2 L) L⁻¹ has the same eigenvalues, and so does
+Σ1^½ Σ2 Σ1^½. pytorch-fid instead calls `scipy.linalg.sqrtm(Σ1 Σ2)` on the non-symmetric
+product: the same value on well-conditioned inputs, but an order of magnitude slower at
+d = 2048 (benchmarks/bench_metrics.py), and it can return complex parts or fail when a
+covariance is singular.
 
 Singular covariances (fewer samples than dimensions, collapsed generations) are well defined
-here: both matrices are PSD, so Σ1^½ and Σ1^½ Σ2 Σ1^½ are PSD too, and the clamping only
-removes rounding noise of size ~1e-16·‖Σ‖ around the zero eigenvalues. No ε·I is added.
+here: where Cholesky fails, Σ1 = V diag(w) Vᵀ from `eigh` gives the factor V diag(√max(w, 0))
+instead (the matrix is then exactly Σ1^½ Σ2 Σ1^½ up to rotation). Both matrices are PSD, and
+the clamping only removes rounding noise of size ~1e-16·‖Σ‖ around the zero eigenvalues. No ε·I is added.
 Square roots amplify that noise: each zero eigenvalue can contribute ~√(1e-16·‖Σ‖) to the
 trace term, so expect ~1e-8·‖Σ‖^½ absolute accuracy per zero eigenvalue, not 1e-16.
 """
@@ -70,28 +72,33 @@ def frechet_distance_features(generated: np.ndarray, real: np.ndarray) -> float:
 
 @dataclass(frozen=True)
 class RootedGaussian:
-    """A Gaussian (or a batch) with the eigendecomposition Σ = V diag(w) Vᵀ cached.
+    """A Gaussian (or a batch) with a factor Σ = F Fᵀ cached.
 
     The expensive half of the Fréchet distance, done once for a reference that is compared
     against many others (every generation of every trial against the same real statistics).
+    F is the Cholesky factor L; where Σ is singular (or not positive definite to rounding),
+    F = V diag(√max(w, 0)) from `eigh`, which works for any PSD Σ.
     """
 
     mean: np.ndarray  # (..., d)
     trace: np.ndarray  # (...,) tr Σ
-    eigvecs: np.ndarray  # (..., d, d) V
-    root_eigvals: np.ndarray  # (..., d) sqrt(max(w, 0)), so that Σ^½ = V diag(root) Vᵀ
+    factor: np.ndarray  # (..., d, d) F with Σ = F Fᵀ
 
     @classmethod
-    def of(cls, mu: np.ndarray, sigma: np.ndarray) -> "RootedGaussian":
-        """Decompose `sigma` (float64, symmetric PSD up to rounding; no checks)."""
-        w, v = np.linalg.eigh(sigma)
-        return cls(mu, _trace(sigma), v, np.sqrt(np.clip(w, 0.0, None)))
+    def of(cls, mu: np.ndarray, sigma: np.ndarray) -> RootedGaussian:
+        """Factor `sigma` (float64, symmetric PSD up to rounding; no checks)."""
+        try:
+            factor = np.linalg.cholesky(sigma)
+        except np.linalg.LinAlgError:  # singular: a collapsed generation, fewer samples than dimensions
+            w, v = np.linalg.eigh(sigma)
+            factor = v * np.sqrt(np.clip(w, 0.0, None))[..., None, :]
+        return cls(mu, _trace(sigma), factor)
 
     def distance(self, mu: np.ndarray, sigma: np.ndarray) -> np.ndarray:
         """Squared Fréchet distance to N(mu, sigma), broadcast over batch dimensions."""
-        # Σ1^½ Σ2 Σ1^½ = V (D^½ Vᵀ Σ2 V D^½) Vᵀ: same spectrum as the bracket, one product fewer.
-        rotated = np.swapaxes(self.eigvecs, -1, -2) @ sigma @ self.eigvecs
-        inner = self.root_eigvals[..., :, None] * rotated * self.root_eigvals[..., None, :]
+        # Σ1 Σ2 = F Fᵀ Σ2 is similar to the symmetric PSD Fᵀ Σ2 F: the same eigenvalues, and
+        # for F = Σ1^½ the same matrix as Σ1^½ Σ2 Σ1^½. Eigenvalues only: no eigenvectors.
+        inner = np.swapaxes(self.factor, -1, -2) @ sigma @ self.factor
         inner = 0.5 * (inner + np.swapaxes(inner, -1, -2))  # symmetric up to rounding; make it exact
         trace_sqrt = np.sqrt(np.clip(np.linalg.eigvalsh(inner), 0.0, None)).sum(axis=-1)
         diff = self.mean - mu

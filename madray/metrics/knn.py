@@ -26,32 +26,39 @@ reproduce numbers published with the `prdc` package.
 
 Exactness. The results equal a float64 brute force that computes every squared distance as
 Σ_j (x_j − y_j)² in float64 (numpy's sum over the feature axis), ties and duplicates included.
-FAISS only proposes candidates, searching float32 copies of the points: centred on the real
-mean and scaled by a power of two (exact) so that real coordinates are at most 1, which rules
-out overflow and keeps cancellation small. For every pair we know a rigorous bound on the float32
-error, κ·((‖x‖ + ‖y‖)² + r) with κ = (d + 10)·2⁻²⁴ in those units (plus a subnormal-sized
-term), covering the rounding of the inputs to float32, of the dot products (any summation
-order, with or without FMA) and of the float64 reference values. A pair is decided from
-float32 only when its float32 margin exceeds that bound; pairs within it are recomputed in
-float64 by one function, so a radius and a distance that tie are computed by the same
-arithmetic. A top-K search is trusted only once its K-th hit lies beyond the bound as well;
-rows where it does not are searched again with 4K neighbours. "Which balls contain y" is a
-maximum-inner-product search: r(x) − ‖y − x‖² = ⟨[y, 1, ‖y‖²], [2x, r(x) − ‖x‖², −1]⟩,
-answered by an exact `IndexFlatIP` over the augmented centres. (Coordinates are assumed to
-have float64-normal squares, |x| between ~1e-150 and ~1e150, like any float64 brute force.)
+float32 arithmetic only proposes and rules out: it runs on float32 copies of the points, centred
+on the real mean and scaled by a power of two (exact) so that real coordinates are at most 1,
+which rules out overflow and keeps cancellation small. For every pair we know a rigorous bound on
+the float32 error, κ·((‖x‖ + ‖y‖)² + r) with κ = (d + 10)·2⁻²⁴ in those units (plus a
+subnormal-sized term), covering the rounding of the inputs to float32, of the dot products (any
+summation order, with or without FMA) and of the float64 reference values. A pair is decided
+from float32 only when its float32 margin exceeds that bound; pairs within it are recomputed in
+float64 by one function, so a radius and a distance that tie are computed by the same arithmetic.
 
-Memory is O((n_generated + n_real)·d) plus one block of search results: no N×N matrix is
-ever built. Results do not depend on `block_size` (rows per FAISS call).
+Radii come from FAISS top-K searches (`IndexFlatL2`), trusted only once the K-th hit lies beyond
+the bound as well; rows where it does not are searched again with 4K neighbours. The four
+counts then come from one float32 GEMM per tile of the generated × real distance matrix,
+‖g − x‖² = ⟨[g, ‖g‖², 1], [−2x, 1, ‖x‖²]⟩, compared with both points' radii at once (a real
+ball holding g: density, precision, coverage; a generated ball holding x: recall), the few
+pairs within the bound of a radius listed for the float64 re-check. Tiles run on FAISS's
+OpenMP thread count (`num_threads`), each thread with one BLAS thread. (Coordinates are
+assumed to have float64-normal squares, |x| between ~1e-150 and ~1e150, like any float64
+brute force.)
+
+Memory is O((n_generated + n_real)·d) plus one block of search results and one 512 × 4096 float32
+tile (and its near pairs) per thread: no N×N matrix is ever built. Results do not depend on `block_size` (rows per FAISS call and per tile).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 
 import faiss
 import numpy as np
+from threadpoolctl import threadpool_limits
 
 from madray.metrics.frechet import RootedGaussian, gaussian_stats
 from madray.metrics.validate import as_features, check_k, check_same_dim
@@ -64,6 +71,7 @@ COVERAGE = "coverage"
 DEFAULT_K = 5
 DEFAULT_BLOCK_SIZE = 4096  # query rows per FAISS call; FAISS itself tiles queries by 4096
 _RESULT_BUDGET = 1 << 22  # search results held at once when K has to grow (≈ 50 MB)
+_TILE_ROWS, _TILE_COLS = 512, 4096  # generated × real tile of `_tally`: 8 MB of float32, two per thread in L3
 _PAIR_CHUNK = 1 << 15  # pairs per float64 re-check (d·8·_PAIR_CHUNK bytes of differences)
 
 
@@ -79,7 +87,8 @@ def prdc(
 
     Keys are `PRECISION`, `RECALL`, `DENSITY`, `COVERAGE`. `strict` picks `<` (the `prdc`
     package) over `<=` (NVlabs, the default) for "inside a ball"; see the module docstring.
-    `num_threads` sets FAISS's OpenMP threads for this call only (None: leave them alone).
+    `num_threads` sets FAISS's OpenMP threads, and the tiles' threads, for this call only (None:
+    FAISS's current setting).
     For many generated sets against the same real set, build a `ReferenceSet` once instead.
     """
     gen = as_features(generated, "generated features")
@@ -102,14 +111,14 @@ def knn_radii(features: np.ndarray, k: int = DEFAULT_K, block_size: int = DEFAUL
 class ReferenceSet:
     """Real features prepared once and reused for every generation of every trial.
 
-    Holds the real features (float64), their k-NN radii, the FAISS index of their balls, and
-    their mean and covariance (float64, with the covariance's eigendecomposition for the
-    Fréchet distance). Picklable for Ray's object store: the FAISS index is dropped on
-    pickling and rebuilt (a copy of float32 rows, no search) on unpickling.
+    Holds the real features (float64), their k-NN radii and float32 copies, and their mean
+    and covariance (float64, with the covariance's eigendecomposition for the Fréchet
+    distance). Picklable for Ray's object store: the float32 copies are dropped on pickling
+    and rebuilt (no search) on unpickling.
     Build it with `ReferenceSet.from_features(real, k)`.
     """
 
-    def __init__(self, features: np.ndarray, k: int, balls: "_Balls"):
+    def __init__(self, features: np.ndarray, k: int, balls: _Balls):
         self.features = features
         self.k = k
         self.radii = balls.radii
@@ -120,7 +129,7 @@ class ReferenceSet:
     @classmethod
     def from_features(
         cls, real: np.ndarray, k: int = DEFAULT_K, block_size: int = DEFAULT_BLOCK_SIZE, num_threads: int | None = None
-    ) -> "ReferenceSet":
+    ) -> ReferenceSet:
         """Validate real features (n, d); compute their k-NN radii, mean and covariance."""
         ref = as_features(real, "real features")
         k = check_k(k, len(ref), "real features")
@@ -140,7 +149,7 @@ class ReferenceSet:
         check_k(self.k, len(gen), "generated features")
         balls = self._balls
         if not balls.cloud.frame.covers(gen):  # generated points absurdly far out: rescale the float32 copies
-            balls = _Balls.with_radii(_Cloud.of(self.features, _Frame.covering(self.mean, self.features, gen)), self.radii)
+            balls = _Balls(_Cloud.of(self.features, _Frame.covering(self.mean, self.features, gen)), self.radii)
         with _faiss_threads(num_threads):
             return _prdc(gen, balls, self.k, strict, block_size)
 
@@ -156,7 +165,7 @@ class ReferenceSet:
 
     def __getstate__(self) -> dict:
         state = self.__dict__.copy()
-        balls = state.pop("_balls")  # holds a FAISS index, which does not pickle
+        balls = state.pop("_balls")  # its float32 copies are rebuilt, not shipped
         state["_frame"] = balls.cloud.frame
         return state
 
@@ -164,7 +173,7 @@ class ReferenceSet:
         state = dict(state)
         frame = state.pop("_frame")
         self.__dict__.update(state)
-        self._balls = _Balls.with_radii(_Cloud.of(self.features, frame), self.radii)
+        self._balls = _Balls(_Cloud.of(self.features, frame), self.radii)
 
 
 # --------------------------------------------------------------------------- internals
@@ -182,7 +191,7 @@ class _Frame:
     headroom = 2.0**20
 
     @classmethod
-    def covering(cls, centre: np.ndarray, *sets: np.ndarray) -> "_Frame":
+    def covering(cls, centre: np.ndarray, *sets: np.ndarray) -> _Frame:
         biggest = max(float(np.max(np.abs(x - centre))) for x in sets)
         exponent = int(np.ceil(np.log2(biggest))) if biggest > 0 else 0
         return cls(centre, float(np.ldexp(1.0, -min(max(exponent, -500), 500))))  # scale² stays finite
@@ -201,7 +210,7 @@ class _Cloud:
     norm: np.ndarray  # float64 (n,): ‖(exact − centre)·scale‖, scales the float32 error bound
 
     @classmethod
-    def of(cls, x: np.ndarray, frame: _Frame) -> "_Cloud":
+    def of(cls, x: np.ndarray, frame: _Frame) -> _Cloud:
         shifted = (x - frame.centre) * frame.scale
         norm = np.sqrt(np.einsum("ij,ij->i", shifted, shifted))
         return cls(x, frame, np.ascontiguousarray(shifted, dtype=np.float32), norm)
@@ -209,31 +218,19 @@ class _Cloud:
     def slack(self, rows: np.ndarray, other_norm: np.ndarray | float, radius: np.ndarray | float) -> np.ndarray:
         """Bound on |float32 − exact| of a margin between `rows` and points of norm `other_norm`
         (frame units), for balls of squared radius `radius` (frame units)."""
-        d = self.shifted.shape[1]
-        relative = (d + 10) * 2.0**-24  # float32 inputs, products and sums; float64 rounding is far below
-        absolute = 4 * (d + 10) * 2.0**-126  # subnormals, even if flushed to zero
-        return relative * ((self.norm[rows] + other_norm) ** 2 + radius) + absolute
+        return _float32_slack(self.shifted.shape[1], self.norm[rows] + other_norm, radius)
 
 
 @dataclass(frozen=True)
 class _Balls:
-    """k-NN balls around the points of a cloud, searchable as an exact inner-product index."""
+    """k-NN balls around the points of a cloud."""
 
     cloud: _Cloud
     radii: np.ndarray  # float64 squared radii, original units
-    index: faiss.IndexFlatIP  # rows [2x, r − ‖x‖², −1] in frame units
 
     @classmethod
-    def build(cls, cloud: _Cloud, k: int, block_size: int) -> "_Balls":
-        return cls.with_radii(cloud, _radii(cloud, k, block_size))
-
-    @classmethod
-    def with_radii(cls, cloud: _Cloud, radii: np.ndarray) -> "_Balls":
-        aug = np.empty((len(radii), cloud.shifted.shape[1] + 2), dtype=np.float32)
-        aug[:, :-2] = 2 * cloud.shifted
-        aug[:, -2] = radii * cloud.frame.scale**2 - cloud.norm**2
-        aug[:, -1] = -1.0
-        return cls(cloud, radii, _flat_index(aug, faiss.IndexFlatIP))
+    def build(cls, cloud: _Cloud, k: int, block_size: int) -> _Balls:
+        return cls(cloud, _radii(cloud, k, block_size))
 
     @property
     def scaled_radii(self) -> np.ndarray:
@@ -242,11 +239,10 @@ class _Balls:
 
 def _prdc(gen: np.ndarray, real_balls: _Balls, k: int, strict: bool, block_size: int) -> dict[str, float]:
     gen_balls = _Balls.build(_Cloud.of(gen, real_balls.cloud.frame), k, block_size)
-    per_gen, covered = _tally(gen_balls.cloud, real_balls, k, strict, block_size, count_all=True)
-    per_real, _ = _tally(real_balls.cloud, gen_balls, k, strict, block_size, count_all=False)
+    per_gen, covered, recalled = _tally(gen_balls, real_balls, strict, block_size)
     return {
         PRECISION: float(np.mean(per_gen > 0)),
-        RECALL: float(np.mean(per_real > 0)),
+        RECALL: float(np.mean(recalled)),
         # (1/k)·mean, in this order, to match `prdc` to the last bit.
         DENSITY: (1.0 / float(k)) * float(per_gen.mean()),
         COVERAGE: float(np.mean(covered)),
@@ -271,44 +267,93 @@ def _radii(cloud: _Cloud, k: int, block_size: int) -> np.ndarray:
     return radii
 
 
-def _tally(
-    queries: _Cloud, balls: _Balls, k: int, strict: bool, block_size: int, count_all: bool
-) -> tuple[np.ndarray, np.ndarray]:
-    """For each query, the number of balls containing it; for each ball, whether it contains any query.
+def _tally(gen: _Balls, real: _Balls, strict: bool, block_size: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per generated point, how many real balls hold it; per real point, whether its ball holds a
+    generated point and whether it lies in a generated ball: all from one float32 product per tile.
 
-    With `count_all=False` a query's search stops at its first certain ball: its count is
-    then only "> 0 or not", and the per-ball flags are incomplete.
+    Row blocks run on FAISS's thread count, each thread with one BLAS thread.
     """
-    aug = np.empty((len(queries.norm), queries.shifted.shape[1] + 2), dtype=np.float32)
-    aug[:, :-2] = queries.shifted
-    aug[:, -2] = 1.0
-    aug[:, -1] = queries.norm**2
-    rows_all = np.arange(len(queries.norm))
-    row_slack = queries.slack(rows_all, balls.cloud.norm.max(), balls.scaled_radii.max())
-
-    def still_open(rows: np.ndarray, score: np.ndarray) -> np.ndarray:
-        may_have_more = score[:, -1] >= -row_slack[rows]  # the K-th best ball may still contain the query
-        return may_have_more if count_all else may_have_more & (score[:, 0] <= row_slack[rows])
-
-    counts = np.zeros(len(rows_all), dtype=np.int64)
-    covered = np.zeros(len(balls.radii), dtype=bool)
-    for rows, score, idx in _search_until_closed(balls.index, aug, 2 * k + 2, still_open, block_size):
-        q, c = np.repeat(rows, idx.shape[1]), idx.ravel()
-        inside = _inside(queries, balls, q, c, score.ravel(), strict)
-        counts += np.bincount(q[inside], minlength=len(counts))
-        covered[c[inside]] = True
-    return counts, covered
+    tiles = _Tiles(gen, real, max(1, min(block_size, _TILE_ROWS)), strict)
+    with threadpool_limits(1, user_api="blas"), ThreadPoolExecutor(max(1, faiss.omp_get_max_threads())) as pool:
+        parts = list(pool.map(tiles.row_block, range(0, len(gen.radii), tiles.rows)))
+    counts = np.concatenate([part[0] for part in parts])
+    return counts, np.logical_or.reduce([part[1] for part in parts]), np.logical_or.reduce([part[2] for part in parts])
 
 
-def _inside(queries: _Cloud, balls: _Balls, q: np.ndarray, c: np.ndarray, score: np.ndarray, strict: bool) -> np.ndarray:
-    """Whether query q lies in ball c, from the float32 margin `score` where it is safe, else in float64."""
-    slack = queries.slack(q, balls.cloud.norm[c], balls.scaled_radii[c])
-    inside = score > slack
-    unsure = np.flatnonzero(~inside & (score >= -slack))
-    exact = _pair_sqdist(queries.exact, balls.cloud.exact, q[unsure], c[unsure])
-    radii = balls.radii[c[unsure]]
-    inside[unsure] = exact < radii if strict else exact <= radii
-    return inside
+class _Tiles:
+    """Tiles of the generated × real squared-distance matrix in float32 frame units, each one
+    GEMM over augmented rows, ‖g − x‖² = ⟨[g, ‖g‖², 1], [−2x, 1, ‖x‖²]⟩, compared with both radii."""
+
+    def __init__(self, gen: _Balls, real: _Balls, rows: int, strict: bool):
+        self.gen, self.real, self.rows, self.strict = gen, real, rows, strict
+        g, x = gen.cloud, real.cloud
+        self.left = np.hstack([g.shifted, (g.norm**2)[:, None], np.ones((len(g.norm), 1))]).astype(np.float32)
+        right = np.hstack([-2 * x.shifted, np.ones((len(x.norm), 1)), (x.norm**2)[:, None]]).astype(np.float32)
+        self.right = np.ascontiguousarray(right.T)
+
+    def row_block(self, start: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(real balls holding each generated point of the block, real balls holding one of
+        them, real points inside a generated ball of the block)."""
+        gen, real = self.gen, self.real
+        rows = slice(start, min(start + self.rows, len(gen.radii)))
+        n_rows, n_real = rows.stop - rows.start, len(real.radii)
+        counts, covered, recalled = np.zeros(n_rows, np.int64), np.zeros(n_real, bool), np.zeros(n_real, bool)
+        g_radii, x_radii = gen.scaled_radii[rows], real.scaled_radii
+        g_norm = float(gen.cloud.norm[rows].max())
+        buffers: dict[int, np.ndarray] = {}  # one per tile width: a fresh 8 MB array per tile costs page faults
+        for c0 in range(0, n_real, _TILE_COLS):
+            cols = slice(c0, min(c0 + _TILE_COLS, n_real))
+            tile = buffers.setdefault(cols.stop - c0, np.empty((n_rows, cols.stop - c0), np.float32))
+            np.matmul(self.left[rows], self.right[:, cols], out=tile)
+            # one slack for the tile: the largest of its per-pair bounds (see `_Cloud.slack`)
+            radius = max(float(x_radii[cols].max()), float(g_radii.max()))
+            slack = _float32_slack(real.cloud.shifted.shape[1], g_norm + real.cloud.norm[cols].max(), radius)
+            g, x = self._inside(*_close_pairs(tile, x_radii[cols], slack, per_column=True), start, c0, real.radii, 1)
+            counts += np.bincount(g - start, minlength=n_rows)
+            covered[x] = True
+            g, x = self._inside(*_close_pairs(tile, g_radii, slack, per_column=False), start, c0, gen.radii, 0)
+            recalled[x] = True
+        return counts, covered, recalled
+
+    def _inside(self, r, c, sure, row0: int, col0: int, radii: np.ndarray, axis: int):
+        """(g, x) of the pairs inside the ball of x (axis 1) or g (axis 0): float32's sure ones, and
+        of the near ones those that float64 puts inside."""
+        g, x = r + row0, c + col0
+        near = np.flatnonzero(~sure)
+        exact = _pair_sqdist(self.gen.cloud.exact, self.real.cloud.exact, g[near], x[near])
+        sure[near] = _within(exact, radii[(g, x)[axis][near]], self.strict)
+        return g[sure], x[sure]
+
+
+def _within(sqdist: np.ndarray, radii: np.ndarray, strict: bool) -> np.ndarray:
+    return sqdist < radii if strict else sqdist <= radii
+
+
+def _float32_slack(d: int, norm_sum, radius):
+    """Bound on |float32 − exact| of ‖a − b‖² − r from a length-(d + 2) float32 dot product,
+    for ‖a‖ + ‖b‖ = `norm_sum` and r = `radius` (frame units)."""
+    relative = (d + 10) * 2.0**-24  # float32 inputs, products and sums; float64 rounding is far below
+    absolute = 4 * (d + 10) * 2.0**-126  # subnormals, even if flushed to zero
+    return relative * (norm_sum**2 + radius) + absolute
+
+
+def _close_pairs(tile: np.ndarray, radii: np.ndarray, slack: float, per_column: bool):
+    """(rows, columns, certainly inside) of the tile's pairs within `slack` of inside a ball.
+
+    `radii` holds one float64 radius per column (`per_column`) or per row. The rest of the
+    tile is certainly outside; pairs not certainly inside are for the float64 re-check.
+    """
+    lo = np.nextafter((radii - slack).astype(np.float32), np.float32(-np.inf))
+    hi = np.nextafter((radii + slack).astype(np.float32), np.float32(np.inf))
+    flat = np.flatnonzero(tile <= (hi[None, :] if per_column else hi[:, None]))  # sparse: a few per row
+    r, c = np.divmod(flat, tile.shape[1])
+    return r, c, tile.ravel()[flat] < lo[c if per_column else r]
+
+
+def _rows_per_call(block_size: int, width: int) -> int:
+    if block_size < 1:
+        raise ValueError(f"block_size must be a positive integer, got {block_size!r}")
+    return max(1, min(block_size, _RESULT_BUDGET // width))
 
 
 def _search_until_closed(
@@ -323,13 +368,11 @@ def _search_until_closed(
     Yields (rows, scores, ids) for rows that are settled: `still_open` is false for them, or
     K covers the whole index.
     """
-    if block_size < 1:
-        raise ValueError(f"block_size must be a positive integer, got {block_size!r}")
     pending = np.arange(len(queries))
     kk = min(k0, index.ntotal)
     while pending.size:
         reopened = []
-        step = max(1, min(block_size, _RESULT_BUDGET // kk))
+        step = _rows_per_call(block_size, kk)
         for start in range(0, pending.size, step):
             rows = pending[start : start + step]
             scores, ids = index.search(queries[rows], kk)

@@ -49,6 +49,7 @@ class Family(ABC):
     # The trial's own folder (madray.models.make_family sets it; None outside a sweep): where a family
     # that keeps files (madray/models/command.py) writes them.
     workdir: str | None = None
+    memory_factor: ClassVar[float] = MEMORY_FACTOR  # peak / held samples; a family with fewer copies says so
 
     def __init__(self, cfg: TrialConfig, shared: Any = None) -> None:
         self.cfg = cfg
@@ -89,11 +90,11 @@ class Family(ABC):
     @classmethod
     def memory_bytes(cls, cfg: TrialConfig, samples: int) -> int:
         """Estimated peak memory of one trial that holds `samples` samples per replicate at once:
-        samples × floats per sample × replicates × 8 bytes × MEMORY_FACTOR. Model weights and
+        samples × floats per sample × replicates × 8 bytes × `memory_factor`. Model weights and
         activations of the deep families are not counted (they do not grow with the data)."""
-        return samples * cls.floats_per_sample(cfg.params) * cfg.replicates * 8 * MEMORY_FACTOR
+        return int(samples * cls.floats_per_sample(cfg.params) * cfg.replicates * 8 * cls.memory_factor)
 
-    @classmethod
+    @classmethod  # noqa: B027 - optional: most families check nothing more
     def validate(cls, cfg: TrialConfig) -> None:
         """Family-specific config checks; raise ConfigError."""
 
