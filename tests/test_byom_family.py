@@ -13,7 +13,7 @@ import yaml
 
 import madray
 from madray.errors import ConfigError
-from madray.models import family_class
+from madray.models import _class_at
 from madray.spec import parse_sweep
 from madray.trial import run_trial
 from tests.byom_helpers import REPO, environment, install_example
@@ -30,7 +30,7 @@ def kde_installed(tmp_path_factory):
     sys.path.remove(str(target))
     for name in [m for m in sys.modules if m.startswith("madray_kde")]:
         del sys.modules[name]
-    family_class.cache_clear()
+    _class_at.cache_clear()
 
 
 def kde_spec(family="kde", **over):
@@ -75,7 +75,7 @@ def user_module(tmp_path, monkeypatch):
     monkeypatch.syspath_prepend(str(tmp_path))
     yield lambda text: (tmp_path / "user_families.py").write_text(textwrap.dedent(text))
     sys.modules.pop("user_families", None)
-    family_class.cache_clear()
+    _class_at.cache_clear()
 
 
 GOOD = """
@@ -143,7 +143,7 @@ def test_the_example_of_docs_families_runs_and_shrinks_the_covariance(tmp_path, 
         assert trace.std() == pytest.approx((1 - a) * column(run_trial(sweep.trials[0]), "trace_cov", 1, cfg.replicates)[0].std())
     sys.modules.pop("mypkg.shrink", None)
     sys.modules.pop("mypkg", None)
-    family_class.cache_clear()
+    _class_at.cache_clear()
 
 
 @pytest.mark.slow

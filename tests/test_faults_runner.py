@@ -91,7 +91,7 @@ def test_a_broken_tune_state_never_blocks_a_resume(tmp_path):
     again = madray_cli("run", str(spec_file), "--out", str(out))
     stdout, stderr = again.communicate(timeout=600)
     assert again.returncode == 0, stderr[-3000:]
-    assert "3 of 4 trials finished or failed already" in stdout
+    assert "3 of 4 trials done or failed already" in stdout
     assert loaded(root) == reference(spec)
 
 

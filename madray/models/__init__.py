@@ -58,9 +58,13 @@ def family_path(name: str) -> str:
                       f"or give an import path \"package.module:Class\" (docs/families.md)")
 
 
-@functools.cache
 def family_class(name: str) -> type[Family]:
-    path = family_path(name)
+    """The class a family name stands for, imported and its contract checked (once per import path)."""
+    return _class_at(family_path(name), name)
+
+
+@functools.cache
+def _class_at(path: str, name: str) -> type[Family]:
     module, _, attr = path.partition(":")
     where = f"family = {brief(name)}" + (f" (entry point {path!r})" if path != name and name not in FAMILIES else "")
     if not module or not attr:

@@ -107,7 +107,7 @@ def run_sweep(
         todo = unfinished(sweep, exp.folder) if resuming else sweep.trials
         if resuming:
             emit(f"resuming the run in {exp.folder.uri}: {len(sweep.trials) - len(todo)} of {len(sweep.trials)} "
-                 f"trials finished or failed already, the others continue from their checkpoints")
+                 f"trials done or failed already, the others continue from their checkpoints")
         if not todo:
             return None
         progress = _progress(exp, resuming, emit, live, verbose)
