@@ -33,11 +33,15 @@ import numpy as np  # noqa: E402
 from madray.models import em  # noqa: E402
 from madray.models.gaussian import fit_gaussian, sample_gaussian  # noqa: E402
 from madray.models.linreg import ols  # noqa: E402
-from madray.results.schema import sweep_schema  # noqa: E402
-from madray.results.store import ResultWriter  # noqa: E402
+from madray.results.folder import SweepFolder  # noqa: E402
+from madray.results.schema import (
+    file_schema,  # noqa: E402
+    sweep_schema,  # noqa: E402
+)
 from madray.spec import load_sweep  # noqa: E402
-from madray.sweep.checkpoint import CheckpointStore  # noqa: E402
 from madray.sweep.plan import make_plan  # noqa: E402
+from madray.sweep.samples import SampleStore  # noqa: E402
+from madray.sweep.trainable import TrialRunner  # noqa: E402
 from madray.trial import Trial  # noqa: E402
 
 HERE = os.path.dirname(__file__)
@@ -110,12 +114,13 @@ def paper_cell(generations: int, pilot_s: float) -> None:
         t["trial_id"] == cell.trial_id for t in plan.dominant) else float("nan")
     trial = Trial(replace(cell, generations=generations + 1))
     with tempfile.TemporaryDirectory() as out:  # rows and checkpoint every generation, as a run (and the pilot) does
-        writer = ResultWriter(out, sweep_schema(sweep.name, sweep.param_types(), sweep.metric_names))
-        checkpoints = CheckpointStore(out)
+        folder = SweepFolder(out)
+        schema = file_schema(sweep_schema(sweep.name, sweep.param_types(), sweep.metric_names))
+        runner, samples = TrialRunner(folder, schema), SampleStore(folder, cell.trial_id)
 
         def generation() -> None:
-            writer.write(cell.trial_id, trial.generation + 1, trial.step())
-            checkpoints.save(cell.trial_id, trial.state_dict())
+            folder.write_rows(cell.trial_id, trial.generation + 1, trial.step(), schema)
+            runner.save(trial, samples)
 
         seconds = [timed(generation)[0] for _ in range(generations + 1)]  # generation 1 trains on n_ini only
     measured = seconds[0] + (cell.generations - 1) * float(np.mean(seconds[1:]))
