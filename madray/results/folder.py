@@ -38,7 +38,7 @@ import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 import yaml
 
-from madray.errors import BusyError
+from madray.errors import BusyError, clip
 from madray.results.files import (
     TMP_PREFIX,
     atomic_write,
@@ -343,11 +343,6 @@ def _version() -> str:
         return "unknown"
 
 
-def _short(value: Any) -> str:
-    text = repr(value)
-    return text if len(text) <= 60 else text[:57] + "..."
-
-
 def first_difference(stored: Any, new: Any, where: str = "") -> str | None:
     """Where two resolved sweeps differ first, in words; None if they are equal."""
     if isinstance(stored, dict) and isinstance(new, dict):
@@ -356,5 +351,5 @@ def first_difference(stored: Any, new: Any, where: str = "") -> str | None:
     elif isinstance(stored, list) and isinstance(new, list) and len(stored) == len(new):
         pairs = [(f"{where}[{i}]", a, b) for i, (a, b) in enumerate(zip(stored, new))]
     else:
-        return None if stored == new else f"{where}: {_short(stored)} there, {_short(new)} now"
+        return None if stored == new else f"{where}: {clip(repr(stored), 60)} there, {clip(repr(new), 60)} now"
     return next((d for key, a, b in pairs if (d := first_difference(a, b, key))), None)

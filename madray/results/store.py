@@ -44,6 +44,11 @@ def _data_files(fs: pafs.FileSystem, root: str) -> list[str]:
 
 def load_table(path: str) -> pa.Table:
     """Every results file of a sweep, each checked against the sweep's schema first (DataError if not)."""
+    return _load(path)[0]
+
+
+def _load(path: str) -> tuple[pa.Table, list[dict] | None]:
+    """The checked results table and the trials sweep.yaml lists (None without a sweep.yaml), read once."""
     folder, root = results_root(path)
     files = _data_files(folder.fs, root)
     sweep_text = folder.sweep_text()
@@ -51,13 +56,14 @@ def load_table(path: str) -> pa.Table:
         raise no_results_yet(path, folder.root)
     if not files:
         raise FileNotFoundError(f"no madray results at {path!r}: no Parquet files under {root}")
-    trial_ids = _trial_ids(sweep_text) if sweep_text is not None else None
+    trials = _trials(sweep_text) if sweep_text is not None else None
     expected = reference_schema(folder.stored_schema(), folder.fs, files)
-    check_files(folder.fs, root, files, expected, trial_ids)
+    check_files(folder.fs, root, files, expected, {t["trial_id"] for t in trials or ()} or None)
     partitioning = ds.partitioning(pa.schema([(PARTITION_COLUMN, pa.string())]), flavor="hive")
     schema = expected.append(pa.field(PARTITION_COLUMN, pa.string()))
-    return ds.dataset(files, filesystem=folder.fs, format="parquet", partitioning=partitioning,
-                      partition_base_dir=root, schema=schema).to_table()
+    table = ds.dataset(files, filesystem=folder.fs, format="parquet", partitioning=partitioning,
+                       partition_base_dir=root, schema=schema).to_table()
+    return table, trials
 
 
 def _trials(sweep_text: str) -> list[dict]:
@@ -67,21 +73,18 @@ def _trials(sweep_text: str) -> list[dict]:
         raise DataError(f"{SWEEP_FILE} beside the results cannot be read ({e}); it was not written by madray") from None
 
 
-def _trial_ids(sweep_text: str) -> set[str] | None:
-    """The trial ids sweep.yaml lists; None when it lists none (a search adds trials as it goes)."""
-    return {t["trial_id"] for t in _trials(sweep_text)} or None
-
-
-def incomplete_trials(path: str, df: pd.DataFrame | None = None) -> list[str]:
-    """The trials sweep.yaml lists that have fewer rows than replicates × generations and did not fail
-    (their run was interrupted: running the same command again completes them)."""
+def incomplete_trials(path: str, df: pd.DataFrame | None = None, trials: list[dict] | None = None) -> list[str]:
+    """The trials sweep.yaml lists (or `trials`) that have fewer rows than replicates × generations and did
+    not fail (their run was interrupted: running the same command again completes them)."""
     folder = SweepFolder(path)
-    text = folder.sweep_text()
-    if text is None:
+    if trials is None:
+        text = folder.sweep_text()
+        trials = _trials(text) if text is not None else []
+    if not trials:  # no sweep.yaml, or a search's (its trials are made as it goes)
         return []
     counts = (df if df is not None else load_results(path, warn=False))[PARTITION_COLUMN].value_counts()
     failed = set(folder.failures()["trial_id"])
-    return sorted(t["trial_id"] for t in _trials(text) if t["trial_id"] not in failed
+    return sorted(t["trial_id"] for t in trials if t["trial_id"] not in failed
                   and counts.get(t["trial_id"], 0) < t["replicates"] * t["generations"])
 
 
@@ -91,12 +94,13 @@ def load_results(path: str, warn: bool = True) -> pd.DataFrame:
     Every file is checked against the sweep's schema first: a file that is not one madray wrote
     for this sweep raises DataError naming it (madray/results/integrity.py). If some trials have not
     finished (an interrupted run), an IncompleteWarning names them (`incomplete_trials`)."""
-    df = load_table(path).to_pandas()
+    table, trials = _load(path)
+    df = table.to_pandas()
     df[PARTITION_COLUMN] = df[PARTITION_COLUMN].astype(str)
     first = ["sweep", PARTITION_COLUMN]
     df = df[first + [c for c in df.columns if c not in first]]
     df = df.sort_values([PARTITION_COLUMN, "replicate", "generation"], ignore_index=True)
-    if warn and (missing := incomplete_trials(path, df)):
+    if warn and (missing := incomplete_trials(path, df, trials)):
         warnings.warn(incomplete_message(missing), IncompleteWarning, stacklevel=2)
     return df
 
