@@ -11,7 +11,6 @@ later run) are logged first, from the Parquet rows and artifact files on disk.
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -36,19 +35,14 @@ MEDIAN = "median/"  # prefix of the replicate medians (logged when a trial has m
 _NOT_METRICS = {*CONFIG_COLUMNS, *ROW_COLUMNS, PARTITION_COLUMN}
 
 
-def _write_json(path: str, data: Any) -> None:
-    """Atomically (a killed trial leaves the old record or the new one, never half of one)."""
-    os.makedirs(os.path.dirname(path), exist_ok=True)
-    tmp = f"{path}.tmp-{os.getpid()}"
-    Path(tmp).write_text(json.dumps(data, indent=1))
-    os.replace(tmp, path)
+def _write_json(folder: SweepFolder, path: str, data: Any) -> None:
+    """Atomically (the sweep folder's writes: a killed trial leaves the old record or the new one)."""
+    folder.write(path, json.dumps(data, indent=1).encode())
 
 
-def _read_json(path: str) -> Any:
-    try:
-        return json.loads(Path(path).read_text())
-    except FileNotFoundError:
-        return None
+def _read_json(folder: SweepFolder, path: str) -> Any:
+    text = folder.read_text(path)
+    return None if text is None else json.loads(text)
 
 
 def prepare_tracking(folder: SweepFolder, tracking: TrackingSpec,
@@ -57,12 +51,12 @@ def prepare_tracking(folder: SweepFolder, tracking: TrackingSpec,
     or remove the settings of an earlier run if this one tracks nothing (nothing is sent unless asked)."""
     path = folder.tracking(SETTINGS_FILE)
     if not tracking:
-        if os.path.exists(path):
-            os.remove(path)
+        if folder.is_file(path):
+            folder.delete(path)
         return
     trackers = {name: registry[name].resolve(config, folder.tracking(name), tracking.sweep)
                 for name, config in tracking.trackers}
-    _write_json(path, {"sweep": tracking.sweep, "axes": list(tracking.axes), "trackers": trackers})
+    _write_json(folder, path, {"sweep": tracking.sweep, "axes": list(tracking.axes), "trackers": trackers})
 
 
 def metric_values(rows: list[Mapping[str, Any]]) -> dict[str, float]:
@@ -92,10 +86,10 @@ class TrialTracking:
         return self.folder.tracking(name, f"{self.cfg.trial_id}.json")
 
     def _record(self, name: str) -> dict[str, Any]:
-        return _read_json(self._path(name)) or {"run_id": None, "logged": 0, "state": "new"}
+        return _read_json(self.folder, self._path(name)) or {"run_id": None, "logged": 0, "state": "new"}
 
     def _save(self, name: str) -> None:
-        _write_json(self._path(name), self.records[name])
+        _write_json(self.folder, self._path(name), self.records[name])
 
     def start(self, generation: int) -> TrialTracking:
         """Open each run that is not closed yet; log generations 1..`generation` it has not logged (from disk)."""
@@ -146,7 +140,7 @@ class TrialTracking:
 def open_trackers(folder: SweepFolder, cfg: TrialConfig, generation: int,
                   registry: Mapping[str, type[Tracker]] = TRACKERS) -> TrialTracking:
     """The trial's tracker runs, opened, with generations up to `generation` (its checkpoint) logged."""
-    settings = _read_json(folder.tracking(SETTINGS_FILE)) if folder.local else None
+    settings = _read_json(folder, folder.tracking(SETTINGS_FILE)) if folder.local else None
     if not settings:
         return TrialTracking(folder, cfg, [])
     values = grid_values(cfg)
