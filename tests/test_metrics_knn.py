@@ -182,8 +182,34 @@ def test_small_tiles_and_threads_equal_brute_force(make, monkeypatch):
             assert prdc(gen, real, strict=strict, block_size=50, num_threads=threads) == expected[strict]
 
 
+@pytest.mark.parametrize("threads", [1, 2])
+def test_radii_from_small_self_tiles_equal_brute_force(threads, monkeypatch):
+    """Many square tiles (a ragged last block, blocks whose own points are far from their
+    neighbours, so the first bounds are loose) on 1 or 2 threads: the radii are still exact."""
+    rng = np.random.default_rng(18)
+    clusters = rng.standard_normal((8, 5)) * 20
+    real = clusters[np.arange(700) % 8] + rng.standard_normal((700, 5))  # each block mixes all clusters
+    real[::50] = real[1]  # duplicates across blocks
+    monkeypatch.setattr(knn, "_SELF_TILE", 45)
+    before = faiss.omp_get_max_threads()
+    faiss.omp_set_num_threads(threads)
+    try:
+        check_radii(real)
+    finally:
+        faiss.omp_set_num_threads(before)
+
+
+def check_radii(real):
+    full = ((real[:, None, :] - real[None, :, :]) ** 2).sum(-1)
+    for k in (1, 5, 20):
+        assert np.array_equal(knn_radii(real, k=k), np.partition(full, k, axis=1)[:, k])
+    sorted_real = real[np.argsort(real[:, 0])]  # each block holds its own neighbours: tight first bounds
+    full = ((sorted_real[:, None, :] - sorted_real[None, :, :]) ** 2).sum(-1)
+    assert np.array_equal(knn_radii(sorted_real, k=5), np.partition(full, 5, axis=1)[:, 5])
+
+
 def test_growing_k_search_is_exact_with_many_duplicates():
-    """200 copies of one point force the top-K search to grow K several times."""
+    """200 copies of one point: hundreds of pairs tie at distance 0 with every bound."""
     rng = np.random.default_rng(10)
     gen, real = gaussian_pair(rng, n_gen=700, n_real=800, d=4)
     real[:200] = real[200]

@@ -35,23 +35,28 @@ summation order, with or without FMA) and of the float64 reference values. A pai
 from float32 only when its float32 margin exceeds that bound; pairs within it are recomputed in
 float64 by one function, so a radius and a distance that tie are computed by the same arithmetic.
 
-Radii come from FAISS top-K searches (`IndexFlatL2`), trusted only once the K-th hit lies beyond
-the bound as well; rows where it does not are searched again with 4K neighbours. The four
-counts then come from one float32 GEMM per tile of the generated × real distance matrix,
-‖g − x‖² = ⟨[g, ‖g‖², 1], [−2x, 1, ‖x‖²]⟩, compared with both points' radii at once (a real
-ball holding g: density, precision, coverage; a generated ball holding x: recall), the few
-pairs within the bound of a radius listed for the float64 re-check. Tiles run on FAISS's
-OpenMP thread count (`num_threads`), each thread with one BLAS thread. (Coordinates are
-assumed to have float64-normal squares, |x| between ~1e-150 and ~1e150, like any float64
-brute force.)
+Everything is tiles of one float32 GEMM each, ‖a − b‖² = ⟨[a, ‖a‖², 1], [−2b, 1, ‖b‖²]⟩.
+Radii: square tiles of a set against itself, each unordered pair computed once (the upper
+triangle) and serving both of its points. Every point keeps the k + 1 smallest exact distances
+offered so far; a pair is offered when its float32 value is within the bound of the point's
+current k+1-th, so every point within the final radius is offered (see `_SelfTiles`). FAISS's
+flat search computes each pair twice and cannot stop at a per-point bound, so it is not used;
+its OpenMP thread count (`num_threads`, which honours OMP_NUM_THREADS) is still the number of
+tile threads. Counts: one tile of the generated × real matrix at a time, compared with both
+points' radii (a real ball holding g: density, precision, coverage; a generated ball holding x:
+recall), the few pairs within the bound of a radius listed for the float64 re-check. Each tile
+thread uses one BLAS thread. (Coordinates are assumed to have float64-normal squares, |x|
+between ~1e-150 and ~1e150, like any float64 brute force.)
 
-Memory is O((n_generated + n_real)·d) plus one block of search results and one 512 × 4096 float32
-tile (and its near pairs) per thread: no N×N matrix is ever built. Results do not depend on `block_size` (rows per FAISS call and per tile).
+Memory is O((n_generated + n_real)·d) plus one 1024 × 1024 float32 tile (and its candidate
+pairs) per thread: no N×N matrix is ever built. Results do not depend on `block_size` (an upper
+limit on a tile's rows).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+import threading
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -69,10 +74,11 @@ DENSITY = "density"
 COVERAGE = "coverage"
 
 DEFAULT_K = 5
-DEFAULT_BLOCK_SIZE = 4096  # query rows per FAISS call; FAISS itself tiles queries by 4096
-_RESULT_BUDGET = 1 << 22  # search results held at once when K has to grow (≈ 50 MB)
-_TILE_ROWS, _TILE_COLS = 512, 4096  # generated × real tile of `_tally`: 8 MB of float32, two per thread in L3
-_PAIR_CHUNK = 1 << 15  # pairs per float64 re-check (d·8·_PAIR_CHUNK bytes of differences)
+DEFAULT_BLOCK_SIZE = 4096  # upper limit on the rows of a tile
+_TILE_ROWS, _TILE_COLS = 1024, 1024  # generated × real tile of `_tally`: 4 MB of float32, compared twice while in cache
+_SEED_GROUPS = 128  # column groups whose minima seed a diagonal tile's bounds
+_SELF_TILE = 1024  # square tiles of a set against itself: 4 MB of float32, compared twice while in cache
+_PAIR_CHUNK = 2048  # pairs per float64 re-check: d·8·_PAIR_CHUNK bytes of differences stay in L2
 
 
 def prdc(
@@ -87,8 +93,8 @@ def prdc(
 
     Keys are `PRECISION`, `RECALL`, `DENSITY`, `COVERAGE`. `strict` picks `<` (the `prdc`
     package) over `<=` (NVlabs, the default) for "inside a ball"; see the module docstring.
-    `num_threads` sets FAISS's OpenMP threads, and the tiles' threads, for this call only (None:
-    FAISS's current setting).
+    `num_threads` sets FAISS's OpenMP thread count, the number of tile threads, for this call
+    only (None: FAISS's current setting).
     For many generated sets against the same real set, build a `ReferenceSet` once instead.
     """
     gen = as_features(generated, "generated features")
@@ -206,19 +212,23 @@ class _Cloud:
 
     exact: np.ndarray  # float64 (n, d): the values distances are defined on
     frame: _Frame
-    shifted: np.ndarray  # float32 (n, d): (exact − centre)·scale, what FAISS searches
     norm: np.ndarray  # float64 (n,): ‖(exact − centre)·scale‖, scales the float32 error bound
+    left: np.ndarray  # float32 (n, d + 2): rows [a, ‖a‖², 1]
+    right: np.ndarray  # float32 (d + 2, n): columns [−2b, 1, ‖b‖²]; left·right = ‖a − b‖² (frame units)
 
     @classmethod
     def of(cls, x: np.ndarray, frame: _Frame) -> _Cloud:
         shifted = (x - frame.centre) * frame.scale
         norm = np.sqrt(np.einsum("ij,ij->i", shifted, shifted))
-        return cls(x, frame, np.ascontiguousarray(shifted, dtype=np.float32), norm)
+        ones, squares = np.ones((len(x), 1)), (norm**2)[:, None]
+        left = np.hstack([shifted, squares, ones]).astype(np.float32)
+        right = np.ascontiguousarray(np.hstack([-2 * shifted, ones, squares]).astype(np.float32).T)
+        return cls(x, frame, norm, left, right)
 
     def slack(self, rows: np.ndarray, other_norm: np.ndarray | float, radius: np.ndarray | float) -> np.ndarray:
         """Bound on |float32 − exact| of a margin between `rows` and points of norm `other_norm`
         (frame units), for balls of squared radius `radius` (frame units)."""
-        return _float32_slack(self.shifted.shape[1], self.norm[rows] + other_norm, radius)
+        return _float32_slack(self.exact.shape[1], self.norm[rows] + other_norm, radius)
 
 
 @dataclass(frozen=True)
@@ -251,30 +261,117 @@ def _prdc(gen: np.ndarray, real_balls: _Balls, k: int, strict: bool, block_size:
 
 def _radii(cloud: _Cloud, k: int, block_size: int) -> np.ndarray:
     """(k+1)-th smallest canonical squared distance from each point to the cloud, itself included."""
-    index = _flat_index(cloud.shifted, faiss.IndexFlatL2)
-    rows_all = np.arange(len(cloud.norm))
-    # float32 distances are within `slack` of the exact ones, so the exact (k+1)-th is within
-    # slack of the float32 (k+1)-th and any point that may tie with it within 2·slack.
-    slack = cloud.slack(rows_all, cloud.norm.max(), 0.0)
+    if isinstance(block_size, bool) or not isinstance(block_size, (int, np.integer)) or block_size < 1:
+        raise ValueError(f"block_size must be a positive integer, got {block_size!r}")
+    tiles = _SelfTiles(cloud, k, max(min(int(block_size), _SELF_TILE), 2 * (k + 1)))
+    with _tile_pool() as pool:
+        list(pool.map(tiles.diagonal, range(len(tiles.blocks))))
+        list(pool.map(tiles.off_diagonal, tiles.upper_pairs()))
+    return tiles.best[:, k].copy()
 
-    def still_open(rows: np.ndarray, dist: np.ndarray) -> np.ndarray:
-        return dist[:, -1] <= dist[:, k] + 2 * slack[rows]
 
-    radii = np.empty(len(rows_all))
-    for rows, _, idx in _search_until_closed(index, cloud.shifted, k + 2, still_open, block_size):
-        exact = _pair_sqdist(cloud.exact, cloud.exact, np.repeat(rows, idx.shape[1]), idx.ravel())
-        radii[rows] = np.partition(exact.reshape(idx.shape), k, axis=1)[:, k]
-    return radii
+class _SelfTiles:
+    """Exact k-NN radii of a set from square tiles of its float32 distance matrix, each unordered
+    pair computed once (the upper triangle), both of its points served from the same tile.
+
+    Each point keeps the k + 1 smallest exact (float64) squared distances offered to it so far,
+    of distinct points; their largest, E ≥ the radius R, makes a pair a candidate when its
+    float32 value is at most E + slack (so every point within R is offered, as float32 is within
+    slack of exact), and candidates are recomputed in float64 and merged. A diagonal tile comes
+    first and seeds E: there the float32 (k+1)-th smallest T of the row bounds R ≤ T + slack, so
+    pairs up to T + 2·slack are candidates. Most tiles then offer a handful of pairs per row.
+    """
+
+    def __init__(self, cloud: _Cloud, k: int, size: int):
+        n = len(cloud.norm)
+        edges = np.linspace(0, n, -(-n // size) + 1).round().astype(int)  # blocks within 1 of each other, all ≥ k + 1
+        self.blocks = [slice(a, b) for a, b in zip(edges[:-1], edges[1:], strict=True)]
+        self.cloud, self.k = cloud, k
+        self.left, self.right = cloud.left, cloud.right
+        self.slack = cloud.slack(np.arange(n), cloud.norm.max(), 0.0)  # frame units
+        self.to_frame = cloud.frame.scale**2  # exact: a power of two
+        self.best = np.full((n, k + 1), np.inf)
+        self._lock = threading.Lock()
+        self._buffers = threading.local()
+
+    def upper_pairs(self) -> list[tuple[int, int]]:
+        """Off-diagonal tiles, nearest diagonals first: every point's bound E tightens early."""
+        nb = len(self.blocks)
+        return [(i, i + gap) for gap in range(1, nb) for i in range(nb - gap)]
+
+    def diagonal(self, i: int) -> None:
+        rows = self.blocks[i]
+        tile = self._product(rows, rows)
+        groups = max(self.k + 1, min(_SEED_GROUPS, tile.shape[1]))
+        # The (k+1)-th smallest of column-group minima: distances of k + 1 distinct points, so at
+        # least the row's (k+1)-th smallest, and nearly equal to it; a partition of the tile costs 7×.
+        minima = tile[:, : groups * (tile.shape[1] // groups)].reshape(len(tile), -1, groups).min(axis=1)
+        kth = np.partition(minima, self.k, axis=1)[:, self.k].astype(np.float64)
+        r, c = _where(tile <= _up32(kth + 2 * self.slack[rows])[:, None])
+        self._offer(r + rows.start, c + rows.start)
+
+    def off_diagonal(self, pair: tuple[int, int]) -> None:
+        rows, cols = self.blocks[pair[0]], self.blocks[pair[1]]
+        tile = self._product(rows, cols)
+        r, c = _where(tile <= self._bound(rows)[:, None])  # row points' candidates
+        r2, c2 = _where(tile <= self._bound(cols)[None, :])  # column points'
+        self._offer(np.concatenate([r + rows.start, c2 + cols.start]), np.concatenate([c + cols.start, r2 + rows.start]))
+
+    def _bound(self, points: slice) -> np.ndarray:
+        return _up32(self.best[points, self.k] * self.to_frame + self.slack[points])
+
+    def _product(self, rows: slice, cols: slice) -> np.ndarray:
+        shape = (rows.stop - rows.start, cols.stop - cols.start)
+        buffer = getattr(self._buffers, "tile", None)
+        if buffer is None or buffer.size < shape[0] * shape[1]:
+            buffer = self._buffers.tile = np.empty(shape[0] * shape[1], np.float32)
+        tile = buffer[: shape[0] * shape[1]].reshape(shape)
+        return np.matmul(self.left[rows], self.right[:, cols], out=tile)
+
+    def _offer(self, points: np.ndarray, others: np.ndarray) -> None:
+        """Merge the exact distances of (points[i], others[i]) into each point's k + 1 smallest."""
+        if not len(points):
+            return
+        exact = _pair_sqdist(self.cloud.exact, self.cloud.exact, points, others)
+        order = np.argsort(points, kind="stable")
+        points, exact = points[order], exact[order]
+        first = np.flatnonzero(np.r_[True, points[1:] != points[:-1]])
+        counts = np.diff(np.r_[first, len(points)])
+        group = np.repeat(np.arange(len(first)), counts)
+        owners, k1 = points[first], self.k + 1
+        merged = np.full((len(first), k1 + int(counts.max())), np.inf)
+        merged[group, k1 + np.arange(len(points)) - first[group]] = exact
+        with self._lock:  # one writer at a time: a row must hold distances of k + 1 distinct points
+            merged[:, :k1] = self.best[owners]
+            merged.sort(axis=1)
+            self.best[owners] = merged[:, :k1]
+
+
+def _where(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(rows, columns) of a sparse 2-d mask: flatnonzero is far faster than 2-d nonzero."""
+    return np.divmod(np.flatnonzero(mask), mask.shape[1])
+
+
+def _up32(values: np.ndarray) -> np.ndarray:
+    """float32 values at least as large as `values` (float64): comparisons against them never drop a pair."""
+    return np.nextafter(values.astype(np.float32), np.float32(np.inf))
+
+
+@contextmanager
+def _tile_pool() -> Iterator[ThreadPoolExecutor]:
+    """FAISS's OpenMP thread count of threads (the call's `num_threads`), each with one BLAS thread."""
+    threads = max(1, faiss.omp_get_max_threads())  # read before the limit below sets OpenMP to 1 too
+    with threadpool_limits(1, user_api="blas"), ThreadPoolExecutor(threads) as pool:
+        yield pool
 
 
 def _tally(gen: _Balls, real: _Balls, strict: bool, block_size: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Per generated point, how many real balls hold it; per real point, whether its ball holds a
     generated point and whether it lies in a generated ball: all from one float32 product per tile.
 
-    Row blocks run on FAISS's thread count, each thread with one BLAS thread.
     """
     tiles = _Tiles(gen, real, max(1, min(block_size, _TILE_ROWS)), strict)
-    with threadpool_limits(1, user_api="blas"), ThreadPoolExecutor(max(1, faiss.omp_get_max_threads())) as pool:
+    with _tile_pool() as pool:
         parts = list(pool.map(tiles.row_block, range(0, len(gen.radii), tiles.rows)))
     counts = np.concatenate([part[0] for part in parts])
     return counts, np.logical_or.reduce([part[1] for part in parts]), np.logical_or.reduce([part[2] for part in parts])
@@ -286,10 +383,7 @@ class _Tiles:
 
     def __init__(self, gen: _Balls, real: _Balls, rows: int, strict: bool):
         self.gen, self.real, self.rows, self.strict = gen, real, rows, strict
-        g, x = gen.cloud, real.cloud
-        self.left = np.hstack([g.shifted, (g.norm**2)[:, None], np.ones((len(g.norm), 1))]).astype(np.float32)
-        right = np.hstack([-2 * x.shifted, np.ones((len(x.norm), 1)), (x.norm**2)[:, None]]).astype(np.float32)
-        self.right = np.ascontiguousarray(right.T)
+        self.left, self.right = gen.cloud.left, real.cloud.right
 
     def row_block(self, start: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(real balls holding each generated point of the block, real balls holding one of
@@ -307,7 +401,7 @@ class _Tiles:
             np.matmul(self.left[rows], self.right[:, cols], out=tile)
             # one slack for the tile: the largest of its per-pair bounds (see `_Cloud.slack`)
             radius = max(float(x_radii[cols].max()), float(g_radii.max()))
-            slack = _float32_slack(real.cloud.shifted.shape[1], g_norm + real.cloud.norm[cols].max(), radius)
+            slack = _float32_slack(real.cloud.exact.shape[1], g_norm + real.cloud.norm[cols].max(), radius)
             g, x = self._inside(*_close_pairs(tile, x_radii[cols], slack, per_column=True), start, c0, real.radii, 1)
             counts += np.bincount(g - start, minlength=n_rows)
             covered[x] = True
@@ -345,44 +439,8 @@ def _close_pairs(tile: np.ndarray, radii: np.ndarray, slack: float, per_column: 
     """
     lo = np.nextafter((radii - slack).astype(np.float32), np.float32(-np.inf))
     hi = np.nextafter((radii + slack).astype(np.float32), np.float32(np.inf))
-    flat = np.flatnonzero(tile <= (hi[None, :] if per_column else hi[:, None]))  # sparse: a few per row
-    r, c = np.divmod(flat, tile.shape[1])
-    return r, c, tile.ravel()[flat] < lo[c if per_column else r]
-
-
-def _rows_per_call(block_size: int, width: int) -> int:
-    if block_size < 1:
-        raise ValueError(f"block_size must be a positive integer, got {block_size!r}")
-    return max(1, min(block_size, _RESULT_BUDGET // width))
-
-
-def _search_until_closed(
-    index: faiss.Index,
-    queries: np.ndarray,
-    k0: int,
-    still_open: Callable[[np.ndarray, np.ndarray], np.ndarray],
-    block_size: int,
-) -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray]]:
-    """Top-K searches, K grown 4× for rows whose K-th hit may not be the last one that matters.
-
-    Yields (rows, scores, ids) for rows that are settled: `still_open` is false for them, or
-    K covers the whole index.
-    """
-    pending = np.arange(len(queries))
-    kk = min(k0, index.ntotal)
-    while pending.size:
-        reopened = []
-        step = _rows_per_call(block_size, kk)
-        for start in range(0, pending.size, step):
-            rows = pending[start : start + step]
-            scores, ids = index.search(queries[rows], kk)
-            if kk < index.ntotal:
-                is_open = still_open(rows, scores)
-                reopened.append(rows[is_open])
-                rows, scores, ids = rows[~is_open], scores[~is_open], ids[~is_open]
-            yield rows, scores, ids
-        pending = np.concatenate(reopened) if reopened else pending[:0]
-        kk = min(4 * kk, index.ntotal)
+    r, c = _where(tile <= (hi[None, :] if per_column else hi[:, None]))  # sparse: a few per row
+    return r, c, tile[r, c] < lo[c if per_column else r]
 
 
 def _pair_sqdist(a: np.ndarray, b: np.ndarray, ia: np.ndarray, ib: np.ndarray) -> np.ndarray:
@@ -392,18 +450,15 @@ def _pair_sqdist(a: np.ndarray, b: np.ndarray, ia: np.ndarray, ib: np.ndarray) -
     pair of coordinates) is always computed by the same arithmetic.
     """
     out = np.empty(len(ia))
+    buffer = np.empty((min(len(ia), _PAIR_CHUNK), a.shape[1]))
     for start in range(0, len(ia), _PAIR_CHUNK):
         part = slice(start, start + _PAIR_CHUNK)
-        diff = a[ia[part]] - b[ib[part]]
+        diff = buffer[: len(ia[part])]
+        np.take(a, ia[part], axis=0, out=diff)
+        diff -= np.take(b, ib[part], axis=0)
         np.square(diff, out=diff)
-        out[part] = diff.sum(axis=1)
+        diff.sum(axis=1, out=out[part])
     return out
-
-
-def _flat_index(x: np.ndarray, kind: type) -> faiss.Index:
-    index = kind(x.shape[1])
-    index.add(x)
-    return index
 
 
 @contextmanager
