@@ -13,7 +13,7 @@ ROOT = Path(madray.__file__).parent
 
 # Bottom to top; a unit may import only units of strictly lower layers (README's "Layers" list).
 LAYERS = [
-    ["madray.errors"],
+    ["madray.errors", "madray.malloc"],
     ["madray.config", "madray.sweepfile"],
     ["madray.seeding", "madray.batch", "madray.data", "madray.metrics", "madray.torch_utils", "madray.results"],
     ["madray.features", "madray.loops", "madray.tracking"],

@@ -26,6 +26,7 @@ from typing import Any
 
 from madray.data.formats import checksum
 from madray.errors import DataError
+from madray.malloc import without_ours
 
 LOG_TAIL_LINES = 20
 PR_SET_PDEATHSIG = 1  # <sys/prctl.h>
@@ -88,7 +89,7 @@ def _run(step: Step, timeout: float) -> None:
     with open(step.log, "wb") as log:
         # its own process group, so that a timeout also ends what the program started
         proc = subprocess.Popen(list(step.argv), cwd=step.cwd, stdout=log, stderr=subprocess.STDOUT,
-                                stdin=subprocess.DEVNULL, env=dict(os.environ), start_new_session=True,
+                                stdin=subprocess.DEVNULL, env=without_ours(dict(os.environ)), start_new_session=True,
                                 preexec_fn=_die_with_parent)
         try:
             code = proc.wait(timeout=timeout)

@@ -26,6 +26,7 @@ from threadpoolctl import threadpool_limits
 
 from madray.config import TrialConfig
 from madray.loops import loop_class
+from madray.malloc import apply_here
 from madray.results.folder import SweepFolder
 from madray.results.schema import file_schema, sweep_schema
 from madray.seeding import Stream, rng
@@ -58,6 +59,7 @@ class Measured:
 
 def _pilot_child(sweep: Sweep, trials: list[TrialConfig], queue) -> None:
     """Runs in the child: each trial's first generations (see the module doc), one message per generation."""
+    apply_here()  # as in the Ray workers that will run them
     schema = sweep_schema(sweep.name, sweep.param_types(), sweep.metric_names)
     with tempfile.TemporaryDirectory() as out:
         folder = SweepFolder(out)

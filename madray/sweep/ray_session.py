@@ -35,6 +35,7 @@ import psutil  # noqa: E402
 import ray  # noqa: E402
 
 from madray.errors import ConfigError  # noqa: E402
+from madray.malloc import set_default  # noqa: E402
 
 TESTED_RAY = ("2.60",)  # minor versions whose internals this module was read against; pyproject caps Ray to them
 PIN = "pip install 'ray[tune,default]>=2.60,<2.61'"
@@ -80,12 +81,14 @@ def _step_aside(what: str, error: Exception | None = None) -> bool:
 
 # ---------------------------------------------------------------------------- environment
 def prepare_environment() -> None:
-    """The process environment every Ray instance of this process inherits: the defaults above, and a
+    """The process environment every Ray instance of this process inherits: the defaults above, glibc
+    malloc settings that keep freed memory in the workers (unless GLIBC_TUNABLES is set), and a
     token for authentication unless the user configured one (then no ~/.ray/auth_token is written:
     a plain `ray.init()` writes one, and every later `ray start --head` on the machine turns token
     authentication on). Tests call this before they start Ray clusters of their own."""
     for name, value in ENVIRONMENT_DEFAULTS.items():
         os.environ.setdefault(name, value)
+    set_default()  # the workers' big arrays reuse freed pages (madray/malloc.py)
     if any(v in os.environ for v in AUTH_VARIABLES) or os.path.exists(os.path.expanduser("~/.ray/auth_token")):
         return
     os.environ["RAY_AUTH_MODE"] = "token"
