@@ -105,21 +105,34 @@ class Trial:
         return self.loop.mix(self.cfg, [batch for batch, _ in curated], rng(seed, t, Stream.MEMORY)), curated[0][1]
 
     def pool_generations(self) -> list[int]:
-        """The generation each batch of the synthetic pool was sampled from, oldest first."""
+        """The generation each batch of the synthetic pool held in a checkpoint was sampled from, oldest
+        first (none when the checkpoint holds the model to draw it from again, see `redraws`)."""
+        if self.redraws():
+            return []
         last = min(self.generation, self.cfg.generations - 1)  # nothing is sampled after the last generation
         return list(range(last - len(self.synthetic) + 1, last + 1))
+
+    def redraws(self) -> bool:
+        """Whether a checkpoint holds the model instead of the synthetic pool: the pool is one batch,
+        drawn uncurated from the newest model by a family whose draws are exact anywhere, so
+        `_synthetic` gives the same numbers again (at the largest Fig. 10 cell that saves writing
+        and hashing 0.8 GB per generation, for one draw at resume)."""
+        return (self.family.redraws_exactly and self.loop.memory(self.cfg) == 1
+                and self.loop.models_kept(self.cfg) == 1 and self.cfg.curate.kind == "none")
 
     def state_dict(self) -> dict[str, Any]:
         """Everything a later process needs to continue after generation `self.generation`.
 
         No RNG state: every draw is seeded from (seed, generation, stream), see madray/seeding.py.
         """
+        redraw = self.redraws()
         return {
             "generation": self.generation,
             "state": dict(self.state or {}),
             "real_initial": dict(self.real_initial or {}),
-            "synthetic": [dict(b) for b in self.synthetic],
+            "synthetic": [] if redraw else [dict(b) for b in self.synthetic],
             "previous": [dict(s) for s in self.previous],
+            **({"redraw": True} if redraw else {}),
         }
 
     def load_state_dict(self, saved: dict[str, Any]) -> None:
@@ -129,6 +142,8 @@ class Trial:
         self.real_initial = dict(saved["real_initial"]) or None
         self.synthetic = deque(saved["synthetic"], maxlen=self.loop.memory(self.cfg))
         self.previous = deque(saved.get("previous", []), maxlen=self.loop.models_kept(self.cfg) - 1)
+        if bool(saved.get("redraw", False)) and 0 < self.generation < self.cfg.generations:
+            self.synthetic.append(self._synthetic(self.generation)[0])
 
     def rows(self, t: int, metrics: Metrics) -> list[dict[str, Any]]:
         wanted = [*(self.cfg.metrics or self.family.metric_names), *curate_metric_names([self.cfg])]

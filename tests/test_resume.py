@@ -27,6 +27,8 @@ from madray.trial import Trial, run_trial
     ("gaussian", "memory", {"K": 2, "n_r": 5}),
     ("linreg", "accumulate_subsample", {"params": {"linreg": {"d": 3, "n_test": 50}}}),
     ("gmm", "fresh_data", {"n_r": 30, "params": {"gmm": {"warm_start": True, "em_iters": 5, "n_eval": 50}}}),
+    ("gaussian", "fresh_data", {"n_r": 20}),  # the pool is drawn again from the model on resume
+    ("gaussian", "fully_synthetic", {}),
 ])
 def test_checkpoint_restores_a_trial_exactly(tmp_path, family, loop, extra):
     """Stop after generation 2, restore into a fresh Trial from the file, finish: rows equal an uninterrupted run."""
@@ -41,6 +43,21 @@ def test_checkpoint_restores_a_trial_exactly(tmp_path, family, loop, extra):
     while not second.done:
         rows += second.step()
     assert rows == run_trial(cfg)  # bit-identical floats: every draw is seeded from (seed, generation, stream)
+    assert first.redraws() == (family == "gaussian" and loop in ("fresh_data", "fully_synthetic"))
+    assert len(first.state_dict()["synthetic"]) == (0 if first.redraws() else len(first.synthetic))
+
+
+
+def test_only_an_uncurated_one_batch_pool_of_an_exact_family_is_drawn_again():
+    base = {"family": "gaussian", "generations": 3, "replicates": 2, "n_ini": 20, "n_s": 10}
+    assert Trial(trial_config(loop="fully_synthetic", **base)).redraws()
+    assert not Trial(trial_config(loop="fully_synthetic", curate={"kind": "select", "keep": 0.5}, **base)).redraws()
+    assert not Trial(trial_config(loop="memory", K=2, n_r=5, **base)).redraws()  # draws from two models
+    assert not Trial(trial_config(loop="accumulate", **base)).redraws()
+    assert not Trial(trial_config(**{**base, "family": "gmm", "n_ini": 40, "n_s": 30}, loop="fully_synthetic")).redraws()
+    state = Trial(trial_config(loop="fully_synthetic", **base))
+    state.step()
+    assert decode(encode(state.state_dict()))["redraw"] is True
 
 
 def test_encode_roundtrip_with_torch_state_and_no_pickle():

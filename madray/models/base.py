@@ -50,6 +50,10 @@ class Family(ABC):
     # that keeps files (madray/models/command.py) writes them.
     workdir: str | None = None
     memory_factor: ClassVar[float] = MEMORY_FACTOR  # peak / held samples; a family with fewer copies says so
+    # `sample` is a pure function of (state, n, λ, rng), the same numbers in any process: a checkpoint
+    # may then hold the model and draw its samples again on resume instead of storing them
+    # (madray.trial.Trial.state_dict). Not for torch families (kernels may differ by device and build).
+    redraws_exactly: ClassVar[bool] = False
 
     def __init__(self, cfg: TrialConfig, shared: Any = None) -> None:
         self.cfg = cfg

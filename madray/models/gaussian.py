@@ -85,6 +85,7 @@ class Gaussian(Family):
     metric_names = ("mean_error", "trace_cov", "frechet")
     # fit and draw work in place replicate by replicate: tracemalloc peaks 0.95–2.1× the held samples
     memory_factor = 2.5
+    redraws_exactly = True  # numpy float64 throughout
 
     @classmethod
     def work(cls, cfg, n):

@@ -81,6 +81,8 @@ def encode(saved: dict[str, Any]) -> bytes:
     """`Trial.state_dict()` -> the bytes of one .npz file."""
     arrays, tensors = _split(_flatten(saved))
     arrays["generation"] = np.asarray(int(saved["generation"]))
+    if saved.get("redraw"):  # the pool is drawn again from the model on resume (Trial.redraws)
+        arrays["redraw"] = np.asarray(True)
     for part in LISTS:
         arrays[f"{part}_count"] = np.asarray(len(saved.get(part, [])))
     if tensors:
@@ -103,6 +105,8 @@ def decode(data: bytes) -> dict[str, Any]:
 
         flat.update(torch.load(io.BytesIO(flat.pop("torch").tobytes()), weights_only=True, map_location="cpu"))
     saved: dict[str, Any] = {"generation": int(flat.pop("generation")), "state": {}, "real_initial": {}}
+    if bool(flat.pop("redraw", False)):
+        saved["redraw"] = True
     for part in LISTS:  # checkpoints written before "previous" existed have no previous_count
         count = flat.pop(f"{part}_count", 0)
         saved[part] = [{} for _ in range(int(count))]
