@@ -37,6 +37,6 @@ def apply_here() -> None:
         libc = ctypes.CDLL(name) if name else None
         if libc is not None and hasattr(libc, "mallopt"):
             libc.mallopt(_M_MMAP_MAX, 0)
-            libc.mallopt(_M_TRIM_THRESHOLD, 2**31 - 1)  # an int: 2 GiB is mallopt's largest
+            libc.mallopt(_M_TRIM_THRESHOLD, -1)  # read as size_t: never trim
     except OSError:  # not glibc (musl, macOS): nothing to tune
         pass

@@ -33,6 +33,15 @@ def test_fit_recovers_a_line_and_makespan_fills_slots_in_order():
     assert makespan([4, 1, 1, 1, 1], 2) == 4 and makespan([1, 1, 4], 2) == 5 and makespan([3, 3], 1) == 6
 
 
+def test_warm_generations_alone_set_the_cost_when_they_span_two_work_values():
+    """A generation that first touches its arrays pays their page faults; the fit uses warm ones."""
+    cold = [Measured("a", 1, 100.0, 5.0), Measured("b", 1, 900.0, 30.0)]
+    warm = [Measured("a", 2, 100.0, 0.5 + 2e-3 * 100, warm=True), Measured("b", 2, 900.0, 0.5 + 2e-3 * 900, warm=True)]
+    cost = fit_family(cold + warm)
+    assert cost.a == pytest.approx(0.5) and cost.b == pytest.approx(2e-3) and cost.points == 2
+    assert fit_family(cold + warm[:1]).points == 2  # one warm work value: all points but the first
+
+
 def test_work_follows_the_loop_and_memory_counts_the_kept_pool():
     cfg = parse_sweep(SPEC).trials[0]  # d = 40, accumulate: generation t trains on 500 + 500 (t - 1)
     d = 40
@@ -53,7 +62,8 @@ def test_cli_plan_json_and_worker_arithmetic(tmp_path, capsys):
     assert main(["plan", str(path), "--json", "--nodes", "3", "--cpus-per-node", "4", "--pilot-seconds", "20"]) == 0
     plan = json.loads(capsys.readouterr().out)
     assert plan["workers"] == 12 and plan["trials"] == 4 and plan["trial_generations"] == 8
-    assert plan["pilot_complete"] and plan["families"]["gaussian"]["pilot_generations"] == 3
+    # each trial's second generation is warm (no more work than its first): the fit uses those two
+    assert plan["pilot_complete"] and plan["families"]["gaussian"]["pilot_generations"] == 2
     assert plan["cpu_hours"] > 0 and len(plan["dominant"]) == 4
     assert main(["plan", str(path), "--nodes", "3"]) == 2
     assert "--nodes and --cpus-per-node go together" in capsys.readouterr().err

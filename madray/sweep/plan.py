@@ -37,7 +37,7 @@ from madray.sweep.pack import make_units
 from madray.trial import Trial
 
 PILOT_S = 60.0
-PILOT_GENERATIONS = 2
+PILOT_GENERATIONS = 3  # the third is warm: its arrays reuse the pages the second one touched first
 PILOT_TRIAL_S = 1.0
 # Fixed costs of a run, measured on this 2-core machine (the planner cannot pilot them without Ray),
 # quiet (load average 1.2): start_embedded_ray 3.7-4.1 s (ray.init and awaiting its prestarted workers);
@@ -55,6 +55,7 @@ class Measured:
     generation: int
     work: float
     seconds: float
+    warm: bool = False  # no more work than an earlier generation of its trial: its memory was touched before
 
 
 def _pilot_child(sweep: Sweep, trials: list[TrialConfig], queue) -> None:
@@ -74,7 +75,7 @@ def _pilot_trial(cfg: TrialConfig, folder: SweepFolder, schema, queue) -> None:
     trial = Trial(cfg, workdir=folder.work(cfg.trial_id))  # a command family's files: the pilot's temporary folder
     batch = trial.family.sample_real(1, rng(cfg.seed, 0, Stream.REAL_INITIAL))
     queue.put(("bytes", cfg.family, sum(np.asarray(v).nbytes for v in batch.values()) / cfg.replicates))
-    spent = 0.0
+    spent, most = 0.0, 0.0
     while trial.generation < cfg.generations and (trial.generation < PILOT_GENERATIONS or spent < PILOT_TRIAL_S):
         start = time.perf_counter()
         rows = trial.step()
@@ -82,7 +83,9 @@ def _pilot_trial(cfg: TrialConfig, folder: SweepFolder, schema, queue) -> None:
         CheckpointStore(folder).save(cfg.trial_id, trial.state_dict())
         seconds = time.perf_counter() - start
         spent += seconds
-        queue.put(Measured(cfg.trial_id, trial.generation, work(cfg, trial.generation), seconds))
+        units = work(cfg, trial.generation)
+        queue.put(Measured(cfg.trial_id, trial.generation, units, seconds, warm=units <= most))
+        most = max(most, units)
 
 
 def pilot_trials(sweep: Sweep) -> list[TrialConfig]:
@@ -127,10 +130,16 @@ def run_pilot(sweep: Sweep, seconds: float = PILOT_S) -> tuple[list[Measured], d
 def fit_family(points: list[Measured]) -> FamilyCost:
     """Least squares of seconds on work (a, b >= 0); one distinct work value: proportional.
 
-    With 3 or more points the family's first is left out: it pays the once-per-process costs
-    (lazy imports, first calls into BLAS, FAISS or torch) that a long-lived Ray worker pays once.
+    Warm generations (their trial's memory touched before, as in every generation of a long run
+    but the first ones) are used alone when they span two work values. Otherwise, with 3 or more
+    points the family's first is left out: it pays the once-per-process costs (lazy imports, first
+    calls into BLAS, FAISS or torch) that a long-lived Ray worker pays once.
     """
-    points = points[1:] if len(points) >= 3 else points
+    warm = [p for p in points if p.warm]
+    if len({p.work for p in warm}) >= 2:
+        points = warm
+    else:
+        points = points[1:] if len(points) >= 3 else points
     w = np.array([p.work for p in points])
     s = np.array([p.seconds for p in points])
     if len(set(w)) < 2:
