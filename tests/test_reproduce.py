@@ -24,7 +24,7 @@ SHRINK = {  # --set overrides that make each cheap entry's run take about a seco
     "mad_gaussian_collapse": ["replicates=200", "generations=30"],
     "mad_fresh_n_ini": ["replicates=400", "generations=30"],
     "mad_phase_diagram": ["grid.n_r=[25]", "grid.n_s=[50,500]", "generations=80"],
-    "mad_synthetic_augmentation": ["replicates=100", "generations=30"],
+    "mad_synthetic_augmentation": ["replicates=200", "generations=100"],
     "mad_mixture_p": ["grid.p=[0.25,0.5]", "grid.n_ini=[50,200]", "replicates=200", "generations=20"],
     "mad_memory_k": ["replicates=100", "n_s=200", "generations=60"],
     "kazdan_gaussian": ["replicates=300"],
