@@ -24,6 +24,7 @@ from madray.loops.fresh_data import FreshData
 from madray.loops.memory import Memory
 from madray.models import FAMILIES
 from madray.models.gaussian import Gaussian, sample_gaussian
+from madray.models.gmm import GaussianMixture
 from madray.reproduce import EXPERIMENTS, experiment_sweep
 from madray.reproduce.base import FAIL, INCONCLUSIVE, NOT_STEADY, PASS, Finding, Verdict
 from madray.reproduce.gaussian import collapse_drift_bound
@@ -252,6 +253,54 @@ def test_monte_carlo_synthetic_augmentation_keeps_the_first_n_r_real_samples():
 
 def test_mixture_is_not_steady_after_two_generations():
     assert status("mad_mixture_p", run("mad_mixture_p", ["generations=4"])) in (NOT_STEADY, FAIL)
+
+
+# --------------------------------------------------------------------------- MAD App. C.1, Fig. 12: diversity measures
+class PooledModal(GaussianMixture):
+    """Wrong: 'average modal variance' computed over all samples (the total variance divided by the 25 modes)."""
+
+    def variances(self, x):
+        total, _ = super().variances(x)
+        return total, total / 25
+
+
+def gmm_table(modes, recall, total, modal) -> pd.DataFrame:
+    """Rows of a fully synthetic GMM run from arrays (replicates, generations)."""
+    R, G = modes.shape
+    return pd.DataFrame({"trial_id": "gmm", "replicate": np.repeat(np.arange(R), G), "generation": np.tile(np.arange(1, G + 1), R),
+                         "modes_covered": modes.ravel(), "recall": recall.ravel(), "total_variance": total.ravel(),
+                         "modal_variance": modal.ravel()})
+
+
+def test_gmm_check_reads_fig_12s_comparison_on_tables():
+    """Modes fall; recall follows them (or not); total variance is noise around its start; modal variance rises."""
+    rng = np.random.default_rng(0)
+    R, G = 16, 10
+    modes = 25 - np.cumsum(rng.poisson(0.7, (R, G)), axis=1) + rng.poisson(0.7, (R, 1))
+    modes = np.minimum(modes, 25).astype(float)
+    noise = lambda scale: rng.normal(0, scale, (R, G))  # noqa: E731
+    recall, total, modal = modes / 26 + noise(0.01), 16 + noise(0.4), 0.005 + 0.004 * (25 - modes) + noise(0.004)
+    check = EXPERIMENTS["mad_gmm_modes"].check
+    assert check(gmm_table(modes, recall, total, modal)).status == PASS
+    # a recall that follows the total variance, not the modes (a recall that merely falls with time would pass:
+    # over generations, anything monotone follows the modes)
+    blind = (total - total.mean()) / 40 + 0.9
+    verdict = check(gmm_table(modes, blind, total, modal))
+    assert verdict.status == FAIL and [f.ok for f in verdict.findings if "|ρ(" in f.quantity] == [False]
+    # a modal variance that stays where it started
+    verdict = check(gmm_table(modes, recall, total, 0.005 + noise(0.004)))
+    assert verdict.status == FAIL and [f.ok for f in verdict.findings if "modal_variance" in f.quantity] == [False]
+    # no mode lost in any replicate: nothing to track
+    flat = np.full((R, G), 25.0)
+    assert not check(gmm_table(flat, recall, total, modal)).passed
+
+
+@pytest.mark.slow
+def test_gmm_passes_and_fails_when_modal_variance_pools_every_mode(monkeypatch):
+    assert status("mad_gmm_modes", run("mad_gmm_modes")) == PASS
+    monkeypatch.setitem(FAMILIES, "gmm", "test_reproduce_claims:PooledModal")
+    verdict = EXPERIMENTS["mad_gmm_modes"].check(run("mad_gmm_modes"))
+    assert verdict.status == FAIL and [f.ok for f in verdict.findings if "modal_variance" in f.quantity] == [False]
 
 
 # --------------------------------------------------------------------------- the Monte Carlo reference itself
