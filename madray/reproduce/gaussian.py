@@ -64,10 +64,9 @@ def check_collapse(df: pd.DataFrame) -> Verdict:
     Σ_t log y_t (App. B's y_t): the −(T−1)·log λ of the biased sampling would otherwise make any fit
     pass. Its mean must lie below 0 by 2 SE and not above `collapse_drift_bound` (a negative number: the
     least drop any mixing weights allow) by 4 SE. The finding reports the drop, −mean, so the bound reads
-    "at least −bound": a loop that refits on more samples than it reports, or keeps real data, drops
-    too little and FAILs. Where the
-    bound is smaller than the run can detect (the paper's d = 100, n = 1,000: −0.001 against a
-    detectable 0.012) the finding is INCONCLUSIVE, not FAIL.
+    "at least −bound": a loop that refits on more samples than it reports drops too little and FAILs.
+    Where the bound is smaller than the run can detect (the paper's d = 100, n = 1,000: a drop of 0.001
+    against a detectable 0.012) the finding is INCONCLUSIVE, not FAIL.
     """
     findings = []
     for lam in values(df, "lam"):
@@ -80,8 +79,8 @@ def check_collapse(df: pd.DataFrame) -> Verdict:
         bound = collapse_drift_bound(d, n, T)
         down = exceeds(f"λ={lam:g}: −mean log(tr Σ_{T} / (λ^{T - 1} tr Σ_1)); median tr Σ_{T}/tr Σ = {ratio.median():.3g}",
                        -drift, se, "Σ_t → 0 a.s.: the λ-free log trace drifts down")
-        down = powered(down, bound, "the largest drift the bound allows")
-        # above the bound is a FAIL whatever the run's size
+        down = powered(down, bound, "the least drop the bound allows")
+        # a drop below the bound's is a FAIL whatever the run's size
         within = bool(np.isfinite(drift) and drift <= bound + Z_MATCH * se)
         # the finding's value is −drift, so "drift ≤ bound" reads as "value ≥ −bound"
         findings.append(dataclasses.replace(down, ok=down.ok and within, outcome=down.outcome if within else "",
