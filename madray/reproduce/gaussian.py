@@ -97,7 +97,7 @@ COLLAPSE = Experiment(
           "(the log trace drifts down even without the λ^(t−1) factor).",
     check=check_collapse,
     figure=lambda df, root: metric_vs_generation(df, "trace_cov"),
-    cost="34 s (shared 2 cores, load 7)",
+    cost="33 s (niced, shared 2 cores, load 2-3)",
     paper_scale=("params.gaussian.d=100", "n_ini=1000", "n_s=1000", "replicates=100", "generations=100"),
     note="Laptop: d = 10, n = 50 per generation (the collapse is faster at small n); the paper's Gaussian runs use d = 100, "
          "where 100 generations drift by about −0.001 in log trace: too little to detect (INCONCLUSIVE).",
@@ -153,7 +153,7 @@ KAZDAN = Experiment(
           "matching a Monte Carlo of accumulate (0.985 at t = 100).",
     check=check_kazdan,
     figure=lambda df, root: metric_vs_generation(df, "trace_cov"),
-    cost="89 s (shared 2 cores, load 6-9)",
+    cost="28 s (niced, shared 2 cores, load 2-3)",
     note="Laptop size is the paper's size (d = 1, n = 100, 100 generations); generation 1 is the fit to real data, so t = generation.",
 )
 
@@ -185,7 +185,7 @@ N_INI = Experiment(
     claim="In the fresh-data loop the steady state does not depend on the initial real sample size n_ini.",
     check=check_n_ini,
     figure=lambda df, root: metric_vs_generation(df, "frechet", hue="n_ini"),
-    cost="78 s (shared 2 cores, load 14)",
+    cost="11 s (niced, shared 2 cores, load 2)",
     paper_scale=("params.gaussian.d=100", "grid.n_ini=[100,1000,10000]", "n_r=1000", "n_s=1000", "generations=100"),
     note="Laptop: d = 5, n_r = 50, n_s = 200; distance: squared Fréchet (W2²) to the truth over the second half of the run.",
 )
@@ -287,7 +287,7 @@ PHASE = Experiment(
           "once n_s passes a threshold that is lower for smaller λ, and the admissible n_s/n_r shrinks as n_r grows.",
     check=check_phase,
     figure=lambda df, root: phase_diagram(df),
-    cost="134 s (shared 2 cores, load 12)",
+    cost="35 s (niced, shared 2 cores, load 2)",
     paper_scale=("params.gaussian.d=100", "grid.n_r=[100,300,1000,3000,10000]", "grid.n_s=[0,1000,3000,10000]",
                  "generations=100"),
     note="Laptop: d = 10, n_r ≤ 200, n_s ≤ 500, 100 replicates.",
@@ -368,7 +368,7 @@ AUGMENTATION = Experiment(
           "can lift n_e above n_r, but not above d.",
     check=check_augmentation,
     figure=lambda df, root: metric_vs_generation(df, "frechet", hue="n_s", style="n_r"),
-    cost="103 s (4 trials, before the n_r < d and λ cells; not re-timed)",
+    cost="34 s (niced, shared 2 cores, load 1-2)",
     paper_scale=("params.gaussian.d=100", "grid.n_r=[50,200,1000]", "n_ini=1000", "grid.n_s=[100,1000]",
                  "generations=200"),
     note="Laptop: d = 5, n_r ∈ {3, 12}, n_s ∈ {10, 40}, λ ∈ {1, 0.7}, 160 generations, 400 replicates; the fixed real "
@@ -398,7 +398,7 @@ MEMORY = Experiment(
     claim="Drawing each synthetic sample from a model picked at random among the last K generations raises n_e/n_r, sublinearly in K.",
     check=check_memory,
     figure=lambda df, root: metric_vs_generation(df, "frechet", hue="K"),
-    cost="61 s (shared 2 cores, load 6-9)",
+    cost="24 s (niced, shared 2 cores, load 2)",
     paper_scale=("params.gaussian.d=100", "n_r=1000", "n_s=10000", "n_ini=1000"),
     note="Laptop: d = 5, n_r = 50, n_s = 500 (the paper: n_r = 10³, n_s = 10⁴).",
 )
@@ -450,7 +450,7 @@ MIXTURE = Experiment(
           "falls as p grows and as n grows (λ = 1), and more slowly in n with λ < 1.",
     check=check_mixture,
     figure=lambda df, root: metric_vs_generation(df, "frechet", hue="p"),
-    cost="≈ 4 min (λ ∈ {1, 0.9} now; 112 s measured with λ = 1 only, shared 2 cores, load 16)",
+    cost="15 s (niced, shared 2 cores, load 2)",
     paper_scale=("params.gaussian.d=100", "grid.n_ini=[1000,3000,10000]"),
     note="Laptop: d = 5, n ∈ {50, 200, 800}; distance: squared Fréchet (W2²) to the truth (the paper: Wasserstein).",
 )

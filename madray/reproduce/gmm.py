@@ -76,7 +76,7 @@ GMM = Experiment(
           "average modal variance changes with them.",
     check=check_gmm,
     figure=lambda df, root: metric_vs_generation(df, "modes_covered"),
-    cost="95 s (10 generations and replicates, shared 2 cores, load 6-9; now 12 and 20: not re-timed)",
+    cost="37 s (niced, shared 2 cores, load 2)",
     paper_scale=("n_ini=10000", "n_s=10000", "generations=30", "params.gmm.n_eval=10000"),
     note="Laptop: 500 samples per generation, 12 generations, 20 replicates (the paper: 2,000 iterations).",
 )
