@@ -58,7 +58,7 @@ def check_gmm(df: pd.DataFrame) -> Verdict:
     recall that falls with the loop from one that, like the total variance, does not; it cannot tell recall from any
     other steadily falling number. The same comparison for modal variance is not tested: at laptop size its
     per-mode estimate (about 20 samples a mode) is too noisy for the comparison to hold reliably (z ≈ 2.6 at 20
-    replicates, none at 16).
+    replicates; below 0 in two 16-replicate runs with n_eval = 300).
     """
     findings = [decline(df, "modes_covered", "fully synthetic", "modes are lost across generations"),
                 decline(df, "recall", "fully synthetic", "recall falls with the lost modes"),
