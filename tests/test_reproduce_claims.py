@@ -15,14 +15,16 @@ import pandas as pd
 import pytest
 from test_reproduce import SHRINK
 
-from madray.analysis.montecarlo import simulate
+from madray.analysis.montecarlo import as_results, simulate
 from madray.batch import concat
+from madray.errors import DataError
 from madray.loops import LOOPS
 from madray.loops.accumulate import Accumulate
 from madray.loops.fresh_data import FreshData
 from madray.loops.memory import Memory
 from madray.models import FAMILIES
 from madray.models.gaussian import Gaussian, sample_gaussian
+from madray.models.gmm import GaussianMixture
 from madray.reproduce import EXPERIMENTS, experiment_sweep
 from madray.reproduce.base import FAIL, INCONCLUSIVE, NOT_STEADY, PASS, Finding, Verdict
 from madray.reproduce.gaussian import collapse_drift_bound
@@ -112,6 +114,32 @@ def test_collapse_passes_and_fails_with_lambda_on_the_std(monkeypatch):
     assert [f.ok for f in verdict.findings if "λ=0.9: mean tr" in f.quantity] == [False]  # λ^(2(t−1)), not λ^(t−1)
 
 
+def collapse_table(n_fit: int, n_said: int, d: int = 10, generations: int = 30, draws: int = 400) -> pd.DataFrame:
+    """A fully synthetic run (Monte Carlo, λ ∈ {1, 0.9}) that refits on n_fit samples per generation but reports n_said."""
+    frames = [as_results(simulate("replace", d=d, n_ini=n_said, n_s=n_fit, lam=lam, generations=generations, draws=draws,
+                                  seed=3), f"lam{lam}", lam=lam, param_d=d, n_s=n_said, n_ini=n_said)
+              for lam in (1.0, 0.9)]
+    return pd.concat(frames, ignore_index=True)
+
+
+def test_collapse_drift_bound_reads_as_a_least_drop_and_fails_a_too_slow_collapse():
+    """The drop −mean log(tr Σ_T/(λ^(T−1) tr Σ_1)) must be at least −bound > 0 (equal weights collapse slowest).
+
+    A loop that refits on 10× the samples it reports keeps E tr Σ_t = λ^(t−1) tr Σ (the closed form passes)
+    and still drifts down, but by about a tenth of what n samples per generation must: only the bound tells."""
+    check = EXPERIMENTS["mad_gaussian_collapse"].check
+    good = check(collapse_table(50, 50))
+    assert good.status == PASS, good.text()
+    drops = [f for f in good.findings if "−mean log" in f.quantity]
+    bound = collapse_drift_bound(10, 50, 30)
+    assert bound < 0 and all(f.value > -bound and "at least the equal-weight drop" in f.reference
+                             and f"= {-bound:.3g}" in f.reference for f in drops)
+    wrong = check(collapse_table(500, 50))
+    assert wrong.status == FAIL, wrong.text()
+    assert all(f.ok for f in wrong.findings if "closed form" in f.reference)
+    assert not any(f.ok for f in wrong.findings if "−mean log" in f.quantity)
+
+
 def test_collapse_is_inconclusive_not_fail_where_the_drift_is_too_small_to_see():
     """d = 20, n = 400, 3 generations: the bound (−0.0003) is far below what 20 replicates detect."""
     df = run("mad_gaussian_collapse", ["params.gaussian.d=20", "n_ini=400", "n_s=400", "generations=3", "replicates=20"])
@@ -172,15 +200,107 @@ def test_n_ini_passes_and_is_inconclusive_when_too_noisy():
 
 
 # --------------------------------------------------------------------------- MAD App. H.2 and App. I
+@pytest.fixture(scope="module")
+def augmentation() -> pd.DataFrame:
+    """The shrunk correct run of mad_synthetic_augmentation (n_r ∈ {3, 12} around d = 5, two n_s, λ ∈ {1, 0.7})."""
+    return run("mad_synthetic_augmentation")
+
+
 @pytest.mark.slow
-def test_augmentation_fails_when_its_real_set_is_fresh(monkeypatch):
-    assert status("mad_synthetic_augmentation", run("mad_synthetic_augmentation")) == PASS
+def test_augmentation_passes_and_fails_when_its_real_set_is_fresh(augmentation, monkeypatch):
+    assert status("mad_synthetic_augmentation", augmentation) == PASS
     monkeypatch.setitem(LOOPS, "synthetic_augmentation", FreshAugmentation)
     assert status("mad_synthetic_augmentation", run("mad_synthetic_augmentation")) == FAIL
 
 
+def test_augmentation_reads_both_regimes_of_app_h2(augmentation):
+    """n_r > d: n_e < n_r; n_r < d: λ < 1 lifts n_e above n_r (App. H.2), n_e < d; Fig. 31's faster decay at λ < 1."""
+    verdict = EXPERIMENTS["mad_synthetic_augmentation"].check(augmentation)
+    assert verdict.status == PASS, verdict.text()
+    kinds = {k: [f for f in verdict.findings if k in f.quantity] for k in ("> d=", "largest n_e/n_r", "< d,", "decay", "steady FD")}
+    assert [len(v) for v in kinds.values()] == [4, 1, 4, 1, 8]
+    assert kinds["largest n_e/n_r"][0].value > 0 and "λ=0.7" in kinds["largest n_e/n_r"][0].quantity
+
+
+def test_augmentation_fails_when_lambda_is_ignored(augmentation):
+    """A sampler that ignores λ (the Gaussian's 'guidance switched off'): λ = 0.7's cells are λ = 1's."""
+    unbiased = augmentation[augmentation["lam"] == 1.0]
+    ignored = pd.concat([unbiased, unbiased.assign(lam=0.7, trial_id=unbiased["trial_id"] + "-ignored")])
+    verdict = EXPERIMENTS["mad_synthetic_augmentation"].check(ignored)
+    failed = {f.quantity.split(" (")[0].split(":")[0] for f in verdict.findings if not f.ok}
+    assert verdict.status == FAIL and {"n_r < d", "n_r=12"} <= failed, verdict.text()
+
+
+@pytest.mark.slow
+def test_augmentation_fails_with_lambda_on_the_std(std_lambda):
+    verdict = EXPERIMENTS["mad_synthetic_augmentation"].check(run("mad_synthetic_augmentation"))
+    assert verdict.status == FAIL
+    assert not all(f.ok for f in verdict.findings if "steady FD" in f.quantity and "λ=1," not in f.quantity)
+    assert all(f.ok for f in verdict.findings if "steady FD" in f.quantity and "λ=1," in f.quantity)
+
+
+def test_monte_carlo_synthetic_augmentation_keeps_the_first_n_r_real_samples():
+    """The simulation's loop against madray's (run_trial): steady means within 4 SE, and n_ini ≥ n_r is required."""
+    sweep = experiment_sweep(EXPERIMENTS["mad_synthetic_augmentation"], overrides=[
+        "grid={}", "n_r=4", "n_s=8", "n_ini=10", "lam=0.8", "generations=12", "replicates=1500"])
+    last = pd.DataFrame(run_trial(sweep.trials[0])).query("generation == 12")["frechet"].to_numpy()
+    sim = simulate("synthetic_augmentation", d=5, n_ini=10, n_r=4, n_s=8, lam=0.8, generations=12, draws=6000)["frechet"][:, -1]
+    se = np.hypot(last.std() / np.sqrt(len(last)), sim.std() / np.sqrt(len(sim)))
+    assert abs(last.mean() - sim.mean()) < 4 * se, (last.mean(), sim.mean())
+    with pytest.raises(DataError, match="n_r"):
+        simulate("synthetic_augmentation", d=2, n_ini=5, n_r=6, generations=2)
+
+
 def test_mixture_is_not_steady_after_two_generations():
     assert status("mad_mixture_p", run("mad_mixture_p", ["generations=4"])) in (NOT_STEADY, FAIL)
+
+
+# --------------------------------------------------------------------------- MAD App. C.1, Fig. 12: diversity measures
+class PooledModal(GaussianMixture):
+    """Wrong: 'average modal variance' computed over all samples (the total variance divided by the 25 modes)."""
+
+    def variances(self, x):
+        total, _ = super().variances(x)
+        return total, total / 25
+
+
+def gmm_table(modes, recall, total, modal) -> pd.DataFrame:
+    """Rows of a fully synthetic GMM run from arrays (replicates, generations)."""
+    R, G = modes.shape
+    return pd.DataFrame({"trial_id": "gmm", "replicate": np.repeat(np.arange(R), G), "generation": np.tile(np.arange(1, G + 1), R),
+                         "modes_covered": modes.ravel(), "recall": recall.ravel(), "total_variance": total.ravel(),
+                         "modal_variance": modal.ravel()})
+
+
+def test_gmm_check_reads_fig_12s_comparison_on_tables():
+    """Modes fall; recall follows them (or not); total variance is noise around its start; modal variance rises."""
+    rng = np.random.default_rng(0)
+    R, G = 16, 10
+    modes = 25 - np.cumsum(rng.poisson(0.7, (R, G)), axis=1) + rng.poisson(0.7, (R, 1))
+    modes = np.minimum(modes, 25).astype(float)
+    noise = lambda scale: rng.normal(0, scale, (R, G))  # noqa: E731
+    recall, total, modal = modes / 26 + noise(0.01), 16 + noise(0.4), 0.005 + 0.004 * (25 - modes) + noise(0.004)
+    check = EXPERIMENTS["mad_gmm_modes"].check
+    assert check(gmm_table(modes, recall, total, modal)).status == PASS
+    # a recall that follows the total variance, not the modes (a recall that merely falls with time would pass:
+    # over generations, anything monotone follows the modes)
+    blind = (total - total.mean()) / 40 + 0.9
+    verdict = check(gmm_table(modes, blind, total, modal))
+    assert verdict.status == FAIL and [f.ok for f in verdict.findings if "|ρ(" in f.quantity] == [False]
+    # a modal variance that stays where it started
+    verdict = check(gmm_table(modes, recall, total, 0.005 + noise(0.004)))
+    assert verdict.status == FAIL and [f.ok for f in verdict.findings if "modal_variance" in f.quantity] == [False]
+    # no mode lost in any replicate: nothing to track
+    flat = np.full((R, G), 25.0)
+    assert not check(gmm_table(flat, recall, total, modal)).passed
+
+
+@pytest.mark.slow
+def test_gmm_passes_and_fails_when_modal_variance_pools_every_mode(monkeypatch):
+    assert status("mad_gmm_modes", run("mad_gmm_modes")) == PASS
+    monkeypatch.setitem(FAMILIES, "gmm", "test_reproduce_claims:PooledModal")
+    verdict = EXPERIMENTS["mad_gmm_modes"].check(run("mad_gmm_modes"))
+    assert verdict.status == FAIL and [f.ok for f in verdict.findings if "modal_variance" in f.quantity] == [False]
 
 
 # --------------------------------------------------------------------------- the Monte Carlo reference itself

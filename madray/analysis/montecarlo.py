@@ -10,6 +10,8 @@ decomposition), and blocks pool exactly:
 
 so a generation costs O(d³) per draw whatever the pool's size (an accumulate loop of 100
 generations as cheaply as a replace loop). Loops: `replace` (= fully_synthetic), `fresh_data`,
+`synthetic_augmentation` (the fixed real set is the first n_r of generation 1's n_ini samples, as
+madray's loop takes it: one block of n_r, pooled with a block of the other n_ini − n_r for generation 1),
 `accumulate`, `accumulate_real` and `memory` (each of the n_s synthetic samples from a model
 picked uniformly among the last K: multinomial counts per model, one block each).
 """
@@ -26,7 +28,7 @@ import pandas as pd
 from madray.errors import DataError
 from madray.models.gaussian import ESTIMATORS
 
-LOOPS = ("replace", "fully_synthetic", "fresh_data", "accumulate", "accumulate_real", "memory")
+LOOPS = ("replace", "fully_synthetic", "fresh_data", "synthetic_augmentation", "accumulate", "accumulate_real", "memory")
 
 
 @dataclass(frozen=True)
@@ -103,7 +105,13 @@ def simulate(loop: str, *, d: int, n_ini: int, generations: int, n_r: int = 0, n
     rng = np.random.default_rng([seed, d, n_ini, n_r, n_s, K, generations])
     zero, eye = np.zeros((draws, d)), np.broadcast_to(np.eye(d), (draws, d, d))
     real = lambda m: block(rng, zero, eye, m)  # noqa: E731
-    pool = real(n_ini)
+    if loop == "synthetic_augmentation":
+        if not 1 <= n_r <= n_ini:
+            raise DataError(f"n_r = {n_r} is not allowed for synthetic_augmentation: 1 <= n_r <= n_ini = {n_ini}")
+        fixed = real(n_r)
+        pool = fixed + real(n_ini - n_r) if n_ini > n_r else fixed
+    else:
+        pool = real(n_ini)
     model, metrics = _fit(pool, ESTIMATORS[estimator], lam)
     history, out = [model], {k: [v] for k, v in metrics.items()}
     for _ in range(2, generations + 1):
@@ -112,6 +120,8 @@ def simulate(loop: str, *, d: int, n_ini: int, generations: int, n_r: int = 0, n
             pool = synthetic
         elif loop in ("fresh_data", "memory"):
             pool = real(n_r) + synthetic
+        elif loop == "synthetic_augmentation":
+            pool = fixed + synthetic
         elif loop == "accumulate":
             pool = pool + synthetic
         else:  # accumulate_real

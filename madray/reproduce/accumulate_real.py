@@ -63,7 +63,7 @@ ACCUMULATE_REAL = Experiment(
           "the Gaussian matches a Monte Carlo of the loop and linear regression its exact error, both falling over the generations.",
     check=check_accumulate_real,
     figure=lambda df, root: metric_vs_generation(df[df["family"] == "linreg"], "test_error"),
-    cost="about 10 s of simulation (not timed whole)",
+    cost="21 s (niced, shared 2 cores, load 2)",
     note="Not run by the paper; the sizes are those of gerstgrasser_linreg (T = 50, d = 10) and a d = 5 Gaussian.",
 )
 

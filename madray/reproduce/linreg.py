@@ -36,7 +36,7 @@ LINREG = Experiment(
           "bounded at σ²d/(T−d−1)·Σ 1/i² < π²/6 times the first.",
     check=check_linreg,
     figure=lambda df, root: linreg_vs_theory(df),
-    cost="52 s (shared 2 cores, load 6-9)",
+    cost="21 s (niced, shared 2 cores, load 2)",
     paper_scale=("generations=50", "replicates=1000"),
     note="Laptop: d = 10, T = 50, 8 generations, 2000 replicates (the paper's theory has no sample size; these are its Fig. 1 knobs).",
 )
