@@ -51,6 +51,8 @@ def fit_gaussian(x: np.ndarray, estimator: str = "unbiased") -> tuple[np.ndarray
 
 def sample_gaussian(mean: np.ndarray, cov: np.ndarray, n: int, rng: np.random.Generator) -> np.ndarray:
     """n draws per replicate from N(mean, cov); cov may be singular (PSD)."""
+    if n == 0:  # a loop without synthetic samples (n_s = 0): no factorisation for nothing
+        return np.empty((mean.shape[0], 0, mean.shape[1]))
     evals, evecs = np.linalg.eigh(cov)
     root = evecs * np.sqrt(np.clip(evals, 0.0, None))[:, None, :]  # cov = root rootᵀ
     out = np.empty((mean.shape[0], n, mean.shape[1]))
