@@ -4,7 +4,9 @@ glibc serves every allocation above 32 MiB with a fresh mmap and unmaps it on fr
 that draws, joins and fits arrays of hundreds of MB each generation touches all of them anew, and
 on a virtual machine a first touch of a page is slow (docs/cluster.md, Performance inside a trial).
 With mmap off and trimming off, a generation's arrays reuse the pages the previous one freed; a
-process's memory stays at its peak until it exits. Set GLIBC_TUNABLES yourself to override.
+process's memory stays at its peak until it exits. Set either variable yourself to override.
+
+glibc's MALLOC_*_ variables, not GLIBC_TUNABLES: Ray cuts a worker's environment values at ':'.
 """
 
 from __future__ import annotations
@@ -13,25 +15,26 @@ import ctypes
 import ctypes.util
 import os
 
-VARIABLE = "GLIBC_TUNABLES"
-TUNABLES = "glibc.malloc.mmap_max=0:glibc.malloc.trim_threshold=1099511627776"  # trim only above 1 TiB free
+SETTINGS = {"MALLOC_MMAP_MAX_": "0", "MALLOC_TRIM_THRESHOLD_": str(1 << 40)}  # trim only above 1 TiB free
 _M_TRIM_THRESHOLD, _M_MMAP_MAX = -1, -4  # mallopt(3)
 
 
 def set_default(environ: dict | os._Environ = os.environ) -> None:
-    """Give processes started from `environ` the settings, unless the user chose glibc tunables."""
-    environ.setdefault(VARIABLE, TUNABLES)
+    """Give processes started from `environ` the settings, unless the user chose malloc settings."""
+    if not any(name in environ for name in SETTINGS):
+        environ.update(SETTINGS)
 
 
 def without_ours(environ: dict) -> dict:
     """`environ` for a user's own program: madray's settings removed (the user's kept)."""
-    return {k: v for k, v in environ.items() if not (k == VARIABLE and v == TUNABLES)}
+    ours = all(environ.get(name) == value for name, value in SETTINGS.items())
+    return {k: v for k, v in environ.items() if not (ours and k in SETTINGS)}
 
 
 def apply_here() -> None:
     """The same settings in this already running process (a forked pilot), where glibc allows it."""
-    if VARIABLE in os.environ and os.environ[VARIABLE] != TUNABLES:
-        return  # the user's own tunables rule
+    if any(name in os.environ and os.environ[name] != value for name, value in SETTINGS.items()):
+        return  # the user's own settings rule
     name = ctypes.util.find_library("c")
     try:
         libc = ctypes.CDLL(name) if name else None

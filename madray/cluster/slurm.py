@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 
 from madray.config import TrialConfig
 from madray.errors import ConfigError
-from madray.malloc import TUNABLES, VARIABLE
+from madray.malloc import SETTINGS
 
 REQUEUE_BEFORE_S = 300  # default lead: Ray start-up, a graceful stop and Slurm's 30 s signal jitter
 MIN_LEAD_S = 10
@@ -138,8 +138,9 @@ def settings(job: SlurmJob) -> list[str]:
               "ROOT": root, "GENERATIONS": job.generations, "NODES": job.nodes, "CPUS": job.cpus_per_node, "GPUS": job.gpus_per_node,
               "GRACE": job.grace_s}
     lines = [f"{k}={shlex.quote(str(v))}" for k, v in values.items()]
-    tunables = f'export {VARIABLE}="${{{VARIABLE}:-{TUNABLES}}}"  # madray/malloc.py'
-    return [*lines, f"RUN_ARGS=({' '.join(shlex.quote(a) for a in job.run_args)})", tunables]
+    unset = " && ".join(f"[ -z \"${{{name}:-}}\" ]" for name in SETTINGS)
+    malloc = f"if {unset}; then export {' '.join(f'{k}={v}' for k, v in SETTINGS.items())}; fi  # madray/malloc.py"
+    return [*lines, f"RUN_ARGS=({' '.join(shlex.quote(a) for a in job.run_args)})", malloc]
 
 
 def render(job: SlurmJob) -> str:

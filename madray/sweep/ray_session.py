@@ -82,7 +82,7 @@ def _step_aside(what: str, error: Exception | None = None) -> bool:
 # ---------------------------------------------------------------------------- environment
 def prepare_environment() -> None:
     """The process environment every Ray instance of this process inherits: the defaults above, glibc
-    malloc settings that keep freed memory in the workers (unless GLIBC_TUNABLES is set), and a
+    malloc settings that keep freed memory in the workers (unless MALLOC_* is set), and a
     token for authentication unless the user configured one (then no ~/.ray/auth_token is written:
     a plain `ray.init()` writes one, and every later `ray start --head` on the machine turns token
     authentication on). Tests call this before they start Ray clusters of their own."""
