@@ -25,6 +25,7 @@ from typing import Any
 import pyarrow as pa
 import ray
 from ray import tune
+from threadpoolctl import threadpool_limits
 
 from madray.config import TrialConfig
 from madray.results.folder import SweepFolder
@@ -97,7 +98,16 @@ class TrialRunner:
             warn: Callable[[str], None] = print) -> dict[str, Any] | None:
         """Resume one trial and write and checkpoint each of its remaining generations, calling
         `on_generation(trial, metric summary)` after each; returns its failure (or stop) event, or None.
-        `warn`: where a warning for the user goes (the driver prints the trainable's, see tune_unit)."""
+        `warn`: where a warning for the user goes (the driver prints the trainable's, see tune_unit).
+
+        BLAS and OpenMP get the trial's CPUs (`resources.cpu`), as in the planner's pilot: the worker
+        process loaded numpy before Ray could set OMP_NUM_THREADS, and BLAS's own default (every
+        core) on each of several trials oversubscribes the node."""
+        with threadpool_limits(limits=max(1, int(cfg.resources.cpu))):
+            return self._run(cfg, on_generation, warn)
+
+    def _run(self, cfg: TrialConfig, on_generation: Callable[[Trial, dict[str, float]], None],
+             warn: Callable[[str], None]) -> dict[str, Any] | None:
         self.folder.remove_temporaries(cfg.trial_id)
         samples = SampleStore(self.folder, cfg.trial_id)
         trial = self.make_trial(cfg, samples, warn)
