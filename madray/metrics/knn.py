@@ -287,12 +287,11 @@ class _SelfTiles:
         edges = np.linspace(0, n, -(-n // size) + 1).round().astype(int)  # blocks within 1 of each other, all ≥ k + 1
         self.blocks = [slice(a, b) for a, b in zip(edges[:-1], edges[1:], strict=True)]
         self.cloud, self.k = cloud, k
-        self.left, self.right = cloud.left, cloud.right
+        self._product = _Products(cloud, cloud)
         self.slack = cloud.slack(np.arange(n), cloud.norm.max(), 0.0)  # frame units
         self.to_frame = cloud.frame.scale**2  # exact: a power of two
         self.best = np.full((n, k + 1), np.inf)
         self._lock = threading.Lock()
-        self._buffers = threading.local()
 
     def upper_pairs(self) -> list[tuple[int, int]]:
         """Off-diagonal tiles, nearest diagonals first: every point's bound E tightens early."""
@@ -320,14 +319,6 @@ class _SelfTiles:
     def _bound(self, points: slice) -> np.ndarray:
         return _up32(self.best[points, self.k] * self.to_frame + self.slack[points])
 
-    def _product(self, rows: slice, cols: slice) -> np.ndarray:
-        shape = (rows.stop - rows.start, cols.stop - cols.start)
-        buffer = getattr(self._buffers, "tile", None)
-        if buffer is None or buffer.size < shape[0] * shape[1]:
-            buffer = self._buffers.tile = np.empty(shape[0] * shape[1], np.float32)
-        tile = buffer[: shape[0] * shape[1]].reshape(shape)
-        return np.matmul(self.left[rows], self.right[:, cols], out=tile)
-
     def _offer(self, points: np.ndarray, others: np.ndarray) -> None:
         """Merge the exact distances of (points[i], others[i]) into each point's k + 1 smallest."""
         if not len(points):
@@ -345,6 +336,23 @@ class _SelfTiles:
             merged[:, :k1] = self.best[owners]
             merged.sort(axis=1)
             self.best[owners] = merged[:, :k1]
+
+
+class _Products:
+    """Tiles of the float32 product left·right of two clouds (‖a − b‖², frame units), each thread
+    writing into its own reused buffer: a fresh 4 MB array per tile costs its page faults again."""
+
+    def __init__(self, left: _Cloud, right: _Cloud):
+        self.left, self.right = left.left, right.right
+        self._buffers = threading.local()
+
+    def __call__(self, rows: slice, cols: slice) -> np.ndarray:
+        shape = (rows.stop - rows.start, cols.stop - cols.start)
+        buffer = getattr(self._buffers, "tile", None)
+        if buffer is None or buffer.size < shape[0] * shape[1]:
+            buffer = self._buffers.tile = np.empty(shape[0] * shape[1], np.float32)
+        tile = buffer[: shape[0] * shape[1]].reshape(shape)
+        return np.matmul(self.left[rows], self.right[:, cols], out=tile)
 
 
 def _where(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -383,7 +391,7 @@ class _Tiles:
 
     def __init__(self, gen: _Balls, real: _Balls, rows: int, strict: bool):
         self.gen, self.real, self.rows, self.strict = gen, real, rows, strict
-        self.left, self.right = gen.cloud.left, real.cloud.right
+        self._product = _Products(gen.cloud, real.cloud)
 
     def row_block(self, start: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(real balls holding each generated point of the block, real balls holding one of
@@ -394,11 +402,9 @@ class _Tiles:
         counts, covered, recalled = np.zeros(n_rows, np.int64), np.zeros(n_real, bool), np.zeros(n_real, bool)
         g_radii, x_radii = gen.scaled_radii[rows], real.scaled_radii
         g_norm = float(gen.cloud.norm[rows].max())
-        buffers: dict[int, np.ndarray] = {}  # one per tile width: a fresh 8 MB array per tile costs page faults
         for c0 in range(0, n_real, _TILE_COLS):
             cols = slice(c0, min(c0 + _TILE_COLS, n_real))
-            tile = buffers.setdefault(cols.stop - c0, np.empty((n_rows, cols.stop - c0), np.float32))
-            np.matmul(self.left[rows], self.right[:, cols], out=tile)
+            tile = self._product(rows, cols)
             # one slack for the tile: the largest of its per-pair bounds (see `_Cloud.slack`)
             radius = max(float(x_radii[cols].max()), float(g_radii.max()))
             slack = _float32_slack(real.cloud.exact.shape[1], g_norm + real.cloud.norm[cols].max(), radius)
@@ -438,7 +444,7 @@ def _close_pairs(tile: np.ndarray, radii: np.ndarray, slack: float, per_column: 
     tile is certainly outside; pairs not certainly inside are for the float64 re-check.
     """
     lo = np.nextafter((radii - slack).astype(np.float32), np.float32(-np.inf))
-    hi = np.nextafter((radii + slack).astype(np.float32), np.float32(np.inf))
+    hi = _up32(radii + slack)
     r, c = _where(tile <= (hi[None, :] if per_column else hi[:, None]))  # sparse: a few per row
     return r, c, tile[r, c] < lo[c if per_column else r]
 
